@@ -1,0 +1,1 @@
+"""Scoring core and artifact store: label schema, registry and scorers."""

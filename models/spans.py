@@ -1,0 +1,76 @@
+"""Character spans that explain a flagged label, by word occlusion.
+
+Occlusion works with any scorer: remove one word at a time, rescore, and keep the words
+whose removal lowers the label's score the most. Adjacent kept words merge into a span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+WORD_RE = re.compile(r"\w[\w'’*-]*", re.UNICODE)
+_GAP_RE = re.compile(r"[\s\W]*", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A character range [start, end) of the text that drove `label`'s score."""
+
+    label: str
+    start: int
+    end: int
+    score: float
+
+
+ScoreFn = Callable[[Sequence[str]], NDArray[np.float64]]
+
+
+def occlusion_spans(
+    score_fn: ScoreFn,
+    text: str,
+    base_scores: NDArray[np.float64],
+    label_indices: Sequence[int],
+    labels: Sequence[str],
+    *,
+    max_words: int = 200,
+    min_drop: float = 0.05,
+    relative: float = 0.3,
+) -> list[Span]:
+    """Spans for the labels at `label_indices`; `base_scores` are the text's full scores."""
+    if not label_indices:
+        return []
+    words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)][:max_words]
+    if len(words) < 2:
+        # With a single word, that word is the whole evidence.
+        return [
+            Span(labels[j], words[0][0], words[0][1], float(base_scores[j])) for j in label_indices if words
+        ]
+    variants = [text[:s] + " " + text[e:] for s, e in words]
+    occluded = score_fn(variants)
+    spans: list[Span] = []
+    for j in label_indices:
+        drops = base_scores[j] - occluded[:, j]
+        cut = max(min_drop, relative * float(drops.max()))
+        keep = [i for i, d in enumerate(drops) if d >= cut]
+        spans.extend(_merge(text, words, keep, drops, labels[j]))
+    return spans
+
+
+def _merge(
+    text: str, words: list[tuple[int, int]], keep: list[int], drops: NDArray[np.float64], label: str
+) -> list[Span]:
+    merged: list[Span] = []
+    for i in keep:
+        start, end = words[i]
+        score = float(min(1.0, max(0.0, drops[i])))
+        if merged and _GAP_RE.fullmatch(text[merged[-1].end : start]) is not None and i - 1 in keep:
+            last = merged.pop()
+            merged.append(Span(label, last.start, end, max(last.score, score)))
+        else:
+            merged.append(Span(label, start, end, score))
+    return merged

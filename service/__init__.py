@@ -1,0 +1,1 @@
+"""HTTP service: scoring API (and, later, the review queue)."""

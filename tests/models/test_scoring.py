@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.calibration import Calibrator, fit_calibrator
+from models.errors import ArtifactError, UnknownLabelError
+from models.labels import LABEL_NAMES, LABELS, validate_labels
+from models.registry import Registry
+from models.spans import occlusion_spans
+
+
+def test_label_schema_is_the_product_list() -> None:
+    assert LABEL_NAMES == (
+        "toxicity",
+        "insult",
+        "threat",
+        "identity_attack",
+        "profanity",
+        "spam",
+        "misinformation",
+        "conspiracy",
+    )
+    assert all(label.definition.endswith(".") for label in LABELS)
+
+
+def test_validate_labels() -> None:
+    assert validate_labels(["spam"]) == ["spam"]
+    with pytest.raises(UnknownLabelError, match="sarcasm"):
+        validate_labels(["spam", "sarcasm"])
+
+
+def test_model_scores_flags_and_spans(registry: Registry, tiny_model_id: str) -> None:
+    model = registry.load()
+    assert model.id == tiny_model_id
+    preds = model.predict(["you stupid idiot", "thanks for the article"])
+    assert preds[0].scores["toxicity"] > 0.5 > preds[1].scores["toxicity"]
+    assert "toxicity" in preds[0].flagged and preds[1].flagged == []
+    words = {"you stupid idiot"[s.start : s.end] for s in preds[0].spans if s.label == "toxicity"}
+    assert any("idiot" in w or "stupid" in w for w in words)
+    assert preds[1].spans == []
+
+
+def test_score_batches_match_single_scoring(registry: Registry, tiny_model_id: str) -> None:
+    model = registry.load()
+    texts = [f"comment {i} idiot" if i % 2 else f"thanks {i}" for i in range(10)]
+    batched = model.score(texts, batch_size=3)
+    single = np.vstack([model.score([t]) for t in texts])
+    np.testing.assert_allclose(batched, single)
+    assert model.score([]).shape == (0, len(LABEL_NAMES))
+
+
+def test_platt_calibration_learns_monotone_map() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0, 1, 2000)
+    y = (rng.uniform(0, 1, 2000) < raw**2).astype(float)
+    cal = fit_calibrator(raw, y, method="platt")
+    out = cal.apply(np.array([0.1, 0.5, 0.9]))
+    assert np.all(np.diff(out) > 0)
+    assert out[1] < 0.5  # true P(y | 0.5) = 0.25
+    assert Calibrator.from_json(cal.to_json()) == cal
+
+
+def test_isotonic_calibration_roundtrip_and_single_class() -> None:
+    raw = np.linspace(0, 1, 100)
+    y = (raw > 0.5).astype(float)
+    cal = fit_calibrator(raw, y, method="isotonic")
+    assert cal.apply(np.array([0.9]))[0] > 0.9
+    assert Calibrator.from_json(cal.to_json()).apply(raw).tolist() == cal.apply(raw).tolist()
+    assert fit_calibrator(raw, np.zeros(100)).method == "identity"
+    with pytest.raises(ArtifactError):
+        Calibrator.from_json({"method": "magic"})
+
+
+def test_occlusion_finds_the_word_that_matters() -> None:
+    def score(texts: object) -> np.ndarray:
+        return np.array([[0.9 if "idiot" in t else 0.1] for t in texts])  # type: ignore[union-attr]
+
+    text = "well, you are an idiot today"
+    spans = occlusion_spans(score, text, np.array([0.9]), [0], ["toxicity"])
+    assert [(text[s.start : s.end], s.label) for s in spans] == [("idiot", "toxicity")]
+    assert occlusion_spans(score, text, np.array([0.9]), [], ["toxicity"]) == []
