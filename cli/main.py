@@ -79,7 +79,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="moderation", description=__doc__)
-    parser.add_argument("--registry", type=Path, help="model registry root (default $MODERATION_DATA_DIR/registry)")
+    parser.add_argument(
+        "--registry", type=Path, help="model registry root (default $MODERATION_DATA_DIR/registry)"
+    )
     parser.add_argument("--log-level", default=os.environ.get("MODERATION_LOG_LEVEL", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

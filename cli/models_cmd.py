@@ -34,7 +34,9 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         for info in infos:
             mark = "* " if info.id == active else "  "
             source = "shipped" if registry.is_shipped(info.id) else "local"
-            print(f"{mark}{info.id:<36} {info.kind:<12} {info.created_at[:19]:<20} {_headline(info.metrics):>9}  {source}")
+            print(
+                f"{mark}{info.id:<36} {info.kind:<12} {info.created_at[:19]:<20} {_headline(info.metrics):>9}  {source}"
+            )
         return 0
     if action == "show":
         info = registry.get(args.model_id)

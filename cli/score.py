@@ -142,7 +142,7 @@ def score_file(
             bar.close()
         if count == 0:
             raise InputDataError(f"{input_path} has no rows to score")
-        os.replace(tmp, output_path)
+        tmp.replace(output_path)
     except UnicodeDecodeError:
         tmp.unlink(missing_ok=True)
         raise InputDataError(f"{input_path} is not UTF-8 text") from None

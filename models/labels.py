@@ -21,7 +21,9 @@ class Label:
 
 
 LABELS: tuple[Label, ...] = (
-    Label("toxicity", "Rude, disrespectful or unreasonable content likely to make people leave a discussion."),
+    Label(
+        "toxicity", "Rude, disrespectful or unreasonable content likely to make people leave a discussion."
+    ),
     Label("insult", "Insulting, inflammatory or negative language aimed at a person or a group of people."),
     Label("threat", "Describes an intention to inflict pain, injury or violence against a person or group."),
     Label(
@@ -31,7 +33,10 @@ LABELS: tuple[Label, ...] = (
     ),
     Label("profanity", "Swear words, curse words or other obscene language."),
     Label("spam", "Unsolicited promotion, self-advertising, links or requests unrelated to the discussion."),
-    Label("misinformation", "States false or misleading factual claims (e.g. about health or current events) as true."),
+    Label(
+        "misinformation",
+        "States false or misleading factual claims (e.g. about health or current events) as true.",
+    ),
     Label(
         "conspiracy",
         "Explains events as the secret plot of a powerful hidden group (e.g. 'great replacement', "

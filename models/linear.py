@@ -57,5 +57,7 @@ class LinearBackend:
         except Exception as exc:  # unpickling can fail in many ways; all mean "unusable artifact"
             raise ArtifactError(f"linear model {directory.name}: cannot load {MODEL_FILE} ({exc})") from None
         if backend.coef.shape[0] != n_labels:
-            raise ArtifactError(f"linear model {directory.name}: {backend.coef.shape[0]} heads for {n_labels} labels")
+            raise ArtifactError(
+                f"linear model {directory.name}: {backend.coef.shape[0]} heads for {n_labels} labels"
+            )
         return backend

@@ -149,7 +149,9 @@ class Registry:
             yield staged
             self.seal(staged)
             ArtifactInfo.read(tmp)  # never publish something we could not read back
-            os.replace(tmp, self.artifacts_dir / artifact_id)
+            final = tmp.replace(self.artifacts_dir / artifact_id)
+            staged.path = final
+            staged.info.path = final  # type: ignore[union-attr]  # seal() set it
             logger.info("stored artifact %s", artifact_id)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -182,7 +184,7 @@ class Registry:
             json.dump(state, fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, self.root / STATE_FILE)
+        Path(tmp).replace(self.root / STATE_FILE)
 
     def promote(self, artifact_id: str) -> str | None:
         """Make `artifact_id` active after loading it once; returns the previously active id."""
@@ -209,7 +211,7 @@ class Registry:
         history = list(state["history"])
         current = state.get("active")
         while history:
-            candidate = history.pop()
+            candidate = str(history.pop())
             if candidate == current:
                 continue
             try:

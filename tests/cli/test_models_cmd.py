@@ -38,7 +38,9 @@ def test_list_show_promote_rollback(registry: Registry, capsys: pytest.CaptureFi
         (["models", "rollback"], "nothing to roll back"),
     ],
 )
-def test_models_errors(registry: Registry, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+def test_models_errors(
+    registry: Registry, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     assert run(registry, *argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

@@ -41,7 +41,17 @@ def test_score_jsonl_with_label_subset(registry: Registry, tiny_model_id: str, t
     src = tmp_path / "c.jsonl"
     src.write_text('{"text": "idiot", "k": 1}\n\n{"text": "thank you", "k": 2}\n', encoding="utf-8")
     out = tmp_path / "o.jsonl"
-    args = ["score", str(src), "--text-column", "text", "-o", str(out), "--labels", "toxicity,spam", "--quiet"]
+    args = [
+        "score",
+        str(src),
+        "--text-column",
+        "text",
+        "-o",
+        str(out),
+        "--labels",
+        "toxicity,spam",
+        "--quiet",
+    ]
     assert run(registry, *args) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["k"] for r in rows] == [1, 2]
@@ -52,7 +62,21 @@ def test_score_streams_many_batches(registry: Registry, tiny_model_id: str, tmp_
     src = tmp_path / "big.csv"
     src.write_text("text\n" + "".join(f"comment number {i}\n" for i in range(1000)), encoding="utf-8")
     out = tmp_path / "big_out.csv"
-    assert run(registry, "score", str(src), "--text-column", "text", "-o", str(out), "--batch-size", "64", "--quiet") == 0
+    assert (
+        run(
+            registry,
+            "score",
+            str(src),
+            "--text-column",
+            "text",
+            "-o",
+            str(out),
+            "--batch-size",
+            "64",
+            "--quiet",
+        )
+        == 0
+    )
     assert sum(1 for _ in out.open()) == 1001
 
 
@@ -87,7 +111,9 @@ def test_score_bad_input_fails_cleanly(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
-def test_score_bad_jsonl(registry: Registry, tiny_model_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_score_bad_jsonl(
+    registry: Registry, tiny_model_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text('{"text": "ok"}\n{broken\n')
     out = tmp_path / "out.jsonl"
@@ -97,16 +123,26 @@ def test_score_bad_jsonl(registry: Registry, tiny_model_id: str, tmp_path: Path,
 
 
 def test_score_unknown_label(
-    registry: Registry, tiny_model_id: str, comments_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    registry: Registry,
+    tiny_model_id: str,
+    comments_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "o.csv"
-    code = run(registry, "score", str(comments_csv), "--text-column", "body", "-o", str(out), "--labels", "sarcasm")
+    code = run(
+        registry, "score", str(comments_csv), "--text-column", "body", "-o", str(out), "--labels", "sarcasm"
+    )
     assert code == 2 and "unknown label(s): sarcasm" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_score_corrupted_artifact(
-    registry: Registry, tiny_model_id: str, comments_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    registry: Registry,
+    tiny_model_id: str,
+    comments_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (registry.path(tiny_model_id) / "model.joblib").write_bytes(b"\x00" * 10)
     out = tmp_path / "o.csv"

@@ -34,7 +34,14 @@ def test_moderate_scores_and_decides(client: TestClient, tiny_model_id: str) -> 
     assert "toxicity" in toxic["flagged"] and toxic["decision"] in ("review", "reject")
     assert clean == {**clean, "flagged": [], "decision": "approve", "spans": []}
     assert set(toxic["scores"]) == {
-        "toxicity", "insult", "threat", "identity_attack", "profanity", "spam", "misinformation", "conspiracy"
+        "toxicity",
+        "insult",
+        "threat",
+        "identity_attack",
+        "profanity",
+        "spam",
+        "misinformation",
+        "conspiracy",
     }
     assert all(s["start"] < s["end"] for s in toxic["spans"])
 

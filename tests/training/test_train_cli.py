@@ -1,0 +1,95 @@
+"""The `moderation train` / `evaluate` commands end to end (slow: they train on the real corpora)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from models.registry import Registry
+
+QUICK = ["--max-train-samples", "400", "--C-grid", "1", "--word-features", "3000", "--char-features", "6000"]
+
+
+def run(registry_root: Path, *argv: str) -> int:
+    return main(["--registry", str(registry_root), *argv])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-train-samples", "5"], "max_train_samples must be at least 10"),
+        (["--negative-weight", "2"], "negative_weight must be within 0..1"),
+        (["--data-dir", "/nonexistent/corpora"], "/nonexistent/corpora"),
+        (["--corpora", "civil_comments,reddit"], "reddit"),
+        (["--kind", "transformer"], "not available"),
+    ],
+)
+def test_train_bad_options_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert run(tmp_path / "reg", "train", *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "reg" / "artifacts").exists() or not any(
+        (tmp_path / "reg" / "artifacts").iterdir()
+    )
+
+
+@pytest.mark.slow
+def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "reg"
+    assert run(root, "train", "--kind", "linear", "--no-compare", *QUICK) == 0
+    out = capsys.readouterr().out
+    assert "toxicity" in out and "cross-domain" in out
+    registry = Registry(root, shipped_dir=None)
+    [info] = registry.list()
+    folder = registry.path(info.id)
+    for name in ("meta.json", "model.joblib", "MODEL_CARD.md", "report.json", "report.md"):
+        assert (folder / name).is_file(), name
+    assert list((folder / "plots").glob("pr_*.png")) and list((folder / "plots").glob("calibration_*.png"))
+    report = json.loads((folder / "report.json").read_text())
+    assert report["labels"]["toxicity"]["roc_auc"] > 0.6  # 400 rows already learn something
+    assert set(report["cross_domain"]) == {"spam", "misinformation", "conspiracy"}
+    assert report["bias"]["roc_auc"] is not None and report["bias"]["terms"]
+    assert info.training["train_rows"] == 400 and info.data_hash and info.versions["scikit-learn"]
+    assert "Identity bias" in (folder / "MODEL_CARD.md").read_text()
+
+    # training never changes the active model
+    assert run(root, "models", "rollback") == 2
+    assert run(root, "models", "promote", info.id) == 0
+    assert registry.active_id() == info.id
+
+    src = tmp_path / "backlog.csv"
+    with src.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "comment"])
+        writer.writerows(
+            [[i, text] for i, text in enumerate(["You are a stupid idiot", "Thanks for the article"])]
+        )
+    dst = tmp_path / "scored.csv"
+    assert run(root, "score", str(src), "--text-column", "comment", "-o", str(dst), "--quiet") == 0
+    rows = list(csv.DictReader(dst.open()))
+    assert len(rows) == 2 and float(rows[0]["score_toxicity"]) > float(rows[1]["score_toxicity"])
+
+    capsys.readouterr()
+    assert run(root, "evaluate", info.id, "--out", str(tmp_path / "eval")) == 0
+    assert (tmp_path / "eval" / "report.md").is_file()
+    again = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert again["labels"]["toxicity"]["roc_auc"] == pytest.approx(report["labels"]["toxicity"]["roc_auc"])
+
+
+@pytest.mark.slow
+def test_interrupted_training_leaves_no_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.train
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.train, "write_report", boom)
+    root = tmp_path / "reg"
+    assert run(root, "train", "--kind", "linear", "--no-compare", *QUICK) == 130
+    assert list((root / "artifacts").iterdir()) == []

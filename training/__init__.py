@@ -1,0 +1,1 @@
+"""Data loading, fitting, evaluation and the retraining CLI of the moderation classifier."""

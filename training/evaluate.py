@@ -1,0 +1,155 @@
+"""Honest evaluation: the standing test splits, cross-domain false positives, identity bias.
+
+Every score comes from `models.scoring.Model.score`, the code path the service uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from models.scoring import Model
+from training import metrics
+from training.dataset import (
+    DEFAULT_DATA_DIR,
+    NEGATIVE_SOURCES,
+    build_dataset,
+    load_bias_madlibs,
+    negative_source_mask,
+)
+from training.report import EvalInputs, build_report
+
+logger = logging.getLogger(__name__)
+
+POLITE_COMMENTS = Path(__file__).parent / "behaviour" / "polite_comments.txt"
+FloatArray = NDArray[np.float64]
+
+
+@dataclass
+class EvalData:
+    """The rows every model is judged on."""
+
+    test: pd.DataFrame
+    bias: pd.DataFrame
+    polite: list[str]
+    data_hash: str
+
+
+def load_polite_comments(path: Path = POLITE_COMMENTS) -> list[str]:
+    """The hand-written polite reader comments (behavioural check)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def load_eval_data(
+    data_dir: Path | None = None, corpora: tuple[str, ...] | None = None, frame: pd.DataFrame | None = None
+) -> EvalData:
+    """Test split of the corpora (from `frame` when given), the bias set and the polite comments."""
+    from training.dataset import dataset_hash
+
+    data_dir = data_dir or DEFAULT_DATA_DIR
+    df = frame if frame is not None else build_dataset(data_dir, corpora)
+    test = df[df["split"] == "test"].reset_index(drop=True)
+    return EvalData(
+        test=test,
+        bias=load_bias_madlibs(data_dir),
+        polite=load_polite_comments(),
+        data_hash=dataset_hash(test),
+    )
+
+
+def _rate(flags: NDArray[np.bool_]) -> float | None:
+    return float(flags.mean()) if len(flags) else None
+
+
+def cross_domain_rates(
+    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, thresholds: Mapping[str, float]
+) -> dict[str, dict[str, float | None]]:
+    """Flag rate of each borrowed-negative label on test rows of corpora that do not carry it."""
+    out: dict[str, dict[str, float | None]] = {}
+    corpus = test["corpus"].to_numpy()
+    for label in NEGATIVE_SOURCES:
+        j = labels.index(label)
+        safe = negative_source_mask(test, label)
+        flagged = scores[:, j] >= thresholds[label]
+        rates: dict[str, float | None] = {}
+        for name in NEGATIVE_SOURCES[label]:
+            rows = safe & (corpus == name)
+            if rows.any():
+                rates[name] = metrics.cross_domain_flag_rate(scores[rows, j], thresholds[label])
+        rates["all"] = float(flagged[safe].mean()) if safe.any() else None
+        out[label] = rates
+    return out
+
+
+def task_metrics(
+    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, thresholds: Mapping[str, float]
+) -> dict[str, float | None]:
+    """The shared-task figures each corpus is known by (OffensEval, CONSTRAINT, PAN, ...)."""
+
+    def pick(corpus: str, label: str) -> tuple[FloatArray, FloatArray, FloatArray]:
+        rows = ((test["corpus"] == corpus) & test[label].notna()).to_numpy()
+        j = labels.index(label)
+        y = test.loc[rows, label].to_numpy(dtype=np.float64)
+        p = scores[rows, j]
+        return y, p, (p >= thresholds[label]).astype(np.float64)
+
+    out: dict[str, float | None] = {}
+    for name, corpus, label, fn in (
+        ("olid_macro_f1", "olid", "toxicity", metrics.macro_f1),
+        ("constraint_weighted_f1", "constraint", "misinformation", metrics.weighted_f1),
+        ("pan2024_conspiracy_mcc", "pan2024", "conspiracy", metrics.mcc),
+        ("davidson_toxicity_macro_f1", "davidson", "toxicity", metrics.macro_f1),
+    ):
+        y, _, pred = pick(corpus, label)
+        out[name] = float(fn(y, pred)) if len(y) and len(np.unique(y)) > 1 else None
+    y, p, pred = pick("tubespam", "spam")
+    out["tubespam_spam_f1"] = metrics.binary_metrics(y, p, thresholds["spam"])["f1"] if len(y) else None
+    y, p, _ = pick("prct_youtube", "conspiracy")
+    out["prct_conspiracy_roc_auc"] = (
+        metrics.binary_metrics(y, p, thresholds["conspiracy"])["roc_auc"] if len(y) else None
+    )
+    return out
+
+
+def polite_flag_rates(model: Model, polite: list[str]) -> dict[str, float]:
+    """Share of the polite comments flagged, per label (should be 0)."""
+    flags = model.flags(model.score(polite))
+    return {name: float(flags[:, j].mean()) for j, name in enumerate(model.labels)}
+
+
+def evaluate_model(
+    model: Model, data: EvalData, *, baseline: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], EvalInputs]:
+    """Score the test rows, the bias set and the polite comments; build the report dict."""
+    labels = model.labels
+    test = data.test
+    logger.info("evaluating %s on %d test rows and %d bias rows", model.id, len(test), len(data.bias))
+    scores = model.score(test["text"].tolist())
+    y = test[list(labels)].to_numpy(dtype=np.float64)
+    thresholds = dict(model.info.thresholds)
+    tox = labels.index("toxicity")
+    bias_scores = model.score(data.bias["text"].tolist())[:, tox]
+    inputs = EvalInputs(
+        labels=labels,
+        y=y,
+        scores=scores,
+        corpus=test["corpus"].to_numpy(dtype=str),
+        thresholds=thresholds,
+        cross_domain=cross_domain_rates(labels, test, scores, thresholds),
+        bias_y=data.bias["label"].to_numpy(dtype=np.float64),
+        bias_scores=bias_scores,
+        bias_identities=data.bias["identity"].to_numpy(dtype=object),
+        task_metrics=task_metrics(labels, test, scores, thresholds),
+    )
+    report = build_report(inputs, model_id=model.id, kind=model.info.kind, baseline=baseline)
+    report["polite_flag_rate"] = polite_flag_rates(model, data.polite)
+    report["test_data_hash"] = data.data_hash
+    return report, inputs

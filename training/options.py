@@ -1,0 +1,95 @@
+"""Typed training options and their command-line form."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.linear import LinearConfig
+
+KINDS = ("linear", "transformer")
+
+
+@dataclass
+class TrainConfig:
+    """What `moderation train` does, independent of how it was asked for."""
+
+    kind: str = field(default="linear", metadata={"help": "model kind"})
+    data_dir: Path | None = field(default=None, metadata={"help": "corpora folder (default training/data)"})
+    corpora: tuple[str, ...] | None = field(default=None, metadata={"help": "train on these corpora only"})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "cap on training rows (seeded sample), for quick runs and tests"}
+    )
+    negative_weight: float = field(
+        default=0.3, metadata={"help": "weight of borrowed cross-corpus negatives"}
+    )
+    max_negatives_per_corpus: int = field(default=4000, metadata={"help": "borrowed negatives per corpus"})
+    calibration: str = field(default="isotonic", metadata={"help": "platt or isotonic, fitted on validation"})
+    seed: int = field(default=13, metadata={"help": "random seed"})
+    compare: bool = field(default=True, metadata={"help": "compare with the active model"})
+    linear: LinearConfig = field(default_factory=LinearConfig)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        if self.max_train_samples is not None and self.max_train_samples < 10:
+            raise ValueError("max_train_samples must be at least 10")
+        if not 0.0 <= self.negative_weight <= 1.0:
+            raise ValueError("negative_weight must be within 0..1")
+        if self.calibration not in ("platt", "isotonic"):
+            raise ValueError("calibration must be platt or isotonic")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `train` subcommand's options."""
+    defaults = TrainConfig()
+    parser.add_argument("--kind", choices=KINDS, default=defaults.kind)
+    parser.add_argument("--data-dir", type=Path, help="corpora folder (default training/data)")
+    parser.add_argument("--corpora", help="comma-separated corpora to use (default: all)")
+    parser.add_argument("--max-train-samples", type=int, help="cap training rows, for quick runs")
+    parser.add_argument("--negative-weight", type=float, default=defaults.negative_weight)
+    parser.add_argument("--max-negatives-per-corpus", type=int, default=defaults.max_negatives_per_corpus)
+    parser.add_argument("--calibration", choices=("platt", "isotonic"), default=defaults.calibration)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--no-compare", action="store_true", help="do not compare with the active model")
+    lin = defaults.linear
+    parser.add_argument(
+        "--C-grid",
+        dest="c_grid",
+        default=",".join(f"{c:g}" for c in lin.C_grid),
+        help="linear: comma-separated inverse L2 strengths; each label picks one on validation",
+    )
+    parser.add_argument("--word-features", type=int, default=lin.word_max_features)
+    parser.add_argument("--char-features", type=int, default=lin.char_max_features)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise ValueError("expected at least one number")
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Build a validated TrainConfig from parsed arguments."""
+    corpora = tuple(c.strip() for c in args.corpora.split(",") if c.strip()) if args.corpora else None
+    return TrainConfig(
+        kind=args.kind,
+        data_dir=args.data_dir,
+        corpora=corpora,
+        max_train_samples=args.max_train_samples,
+        negative_weight=args.negative_weight,
+        max_negatives_per_corpus=args.max_negatives_per_corpus,
+        calibration=args.calibration,
+        seed=args.seed,
+        compare=not args.no_compare,
+        linear=LinearConfig(
+            word_max_features=args.word_features,
+            char_max_features=args.char_features,
+            C_grid=_floats(args.c_grid),
+        ),
+    )

@@ -1,0 +1,185 @@
+"""`moderation train`: data, fitting, calibration and thresholds on validation, evaluation, storage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from models.artifact import ArtifactInfo
+from models.calibration import Calibrator, fit_calibrator
+from models.errors import ArtifactError, ModerationError, NoActiveModelError
+from models.labels import LABEL_NAMES
+from models.registry import Registry
+from models.scoring import Backend, Model, library_version
+from training import metrics
+from training.dataset import NEGATIVE_SOURCES, add_cross_corpus_negatives, build_dataset, dataset_hash
+from training.evaluate import EvalData, evaluate_model, load_eval_data
+from training.model_card import render_model_card
+from training.options import TrainConfig
+from training.report import format_summary, write_report
+
+logger = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+# Thresholds of the borrowed-negative labels also keep the flag rate on other domains' validation
+# rows under this cap, so that polite reader comments are not flagged as spam or disinformation.
+CROSS_DOMAIN_FPR_CAP = 0.02
+LIBRARIES = ("scikit-learn", "numpy", "scipy", "onnxruntime", "tokenizers", "torch", "transformers")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries an artifact depends on."""
+    versions = {lib: library_version(lib) for lib in LIBRARIES}
+    versions["python"] = platform.python_version()
+    versions["moderation"] = library_version("moderation")
+    return versions
+
+
+def calibrate_and_threshold(
+    raw: FloatArray, val: pd.DataFrame, method: str
+) -> tuple[dict[str, Calibrator], dict[str, float]]:
+    """Fit per-label calibrators and F1-optimal thresholds on the validation rows only."""
+    calibrators: dict[str, Calibrator] = {}
+    thresholds: dict[str, float] = {}
+    for j, label in enumerate(LABEL_NAMES):
+        y = val[label].to_numpy(dtype=np.float64)
+        w = val[f"weight_{label}"].to_numpy(dtype=np.float64)
+        rows = (w > 0) & ~np.isnan(y)
+        if rows.sum() == 0 or len(np.unique(y[rows])) < 2:
+            logger.warning("label %s: validation has one class; identity calibration, threshold 0.5", label)
+            calibrators[label], thresholds[label] = Calibrator(), 0.5
+            continue
+        cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method=method)  # type: ignore[arg-type]
+        p = cal.apply(raw[rows, j])
+        threshold = metrics.choose_threshold(y[rows], p, w[rows])
+        if label in NEGATIVE_SOURCES:
+            borrowed = (w[rows] < 1.0) & (y[rows] == 0)
+            if borrowed.any():
+                cap = float(np.quantile(p[borrowed], 1.0 - CROSS_DOMAIN_FPR_CAP))
+                threshold = max(threshold, min(cap + 1e-6, 0.999))
+        calibrators[label], thresholds[label] = cal, float(threshold)
+        logger.info("label %s: %s calibration, threshold %.3f", label, method, threshold)
+    return calibrators, thresholds
+
+
+def _fit_backend(
+    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame
+) -> tuple[Backend, dict[str, Any]]:
+    if config.kind == "linear":
+        from training.linear import fit_linear
+
+        backend, chosen_c = fit_linear(train, config.linear, val)
+        return backend, {"C": chosen_c}
+    raise ModerationError(f"--kind {config.kind} is not available yet in this version")
+
+
+def _baseline_report(registry: Registry, data: EvalData) -> dict[str, Any] | None:
+    """The active model's report on the same test rows, for the comparison section."""
+    try:
+        active = registry.load()
+    except (NoActiveModelError, ArtifactError) as exc:
+        logger.info("no comparison: %s", exc)
+        return None
+    if active.info.path is not None:
+        saved = active.info.path / "report.json"
+        if saved.is_file():
+            report: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
+            if report.get("test_data_hash") == data.data_hash:
+                return report
+    report, _ = evaluate_model(active, data)
+    return report
+
+
+def headline_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers kept in meta.json (the full report sits beside it)."""
+    per_label = {k: v for k, v in (report.get("labels") or {}).items() if isinstance(v, dict)}
+    aucs = [v["roc_auc"] for v in per_label.values() if isinstance(v.get("roc_auc"), float)]
+    bias = report.get("bias") or {}
+    return {
+        "macro_roc_auc": float(np.mean(aucs)) if aucs else None,
+        "roc_auc": {k: v.get("roc_auc") for k, v in per_label.items()},
+        "task_metrics": report.get("task_metrics") or {},
+        "cross_domain_all": {k: v.get("all") for k, v in (report.get("cross_domain") or {}).items()},
+        "bias_fpr": bias.get("fpr"),
+        "bias_roc_auc": bias.get("roc_auc"),
+    }
+
+
+def train(config: TrainConfig, registry: Registry, command: str) -> tuple[ArtifactInfo, dict[str, Any]]:
+    """Train, calibrate, evaluate and store a new artifact (not promoted); returns it and its report."""
+    started = datetime.now(UTC)
+    df = (
+        build_dataset(config.data_dir, config.corpora)
+        if config.data_dir
+        else build_dataset(corpora=config.corpora)
+    )
+    data = load_eval_data(config.data_dir, frame=df)
+    augmented = add_cross_corpus_negatives(
+        df, weight=config.negative_weight, max_per_corpus=config.max_negatives_per_corpus, seed=config.seed
+    )
+    train_rows = augmented[augmented["split"] == "train"]
+    if config.max_train_samples is not None and len(train_rows) > config.max_train_samples:
+        train_rows = train_rows.sample(n=config.max_train_samples, random_state=config.seed)
+    val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
+    logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
+    backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val)
+    calibrators, thresholds = calibrate_and_threshold(
+        backend.predict_raw(val["text"].tolist()), val, config.calibration
+    )
+    baseline = _baseline_report(registry, data) if config.compare else None
+
+    with registry.stage(config.kind) as staged:
+        files = backend.save(staged.path)  # type: ignore[attr-defined]
+        staged.info = ArtifactInfo(
+            id=staged.id,
+            kind=config.kind,
+            labels=LABEL_NAMES,
+            thresholds=thresholds,
+            calibration=calibrators,
+            files=dict.fromkeys(files, ""),
+            versions=library_versions(),
+            created_at=started.isoformat(timespec="seconds"),
+            data_hash=dataset_hash(pd.concat([train_rows, val])),
+            command=command,
+            training={
+                "config": _jsonable(config),
+                "fitted": fitted,
+                "train_rows": len(train_rows),
+                "validation_rows": len(val),
+                "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+            },
+        )
+        registry.seal(staged)
+        model = Model.load(staged.path)  # evaluate exactly what will be served
+        report, inputs = evaluate_model(model, data, baseline=baseline)
+        write_report(report, staged.path, inputs)
+        staged.info.metrics = headline_metrics(report)
+        (staged.path / "MODEL_CARD.md").write_text(render_model_card(staged.info, report), encoding="utf-8")
+    return staged.info, report
+
+
+def _jsonable(obj: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+    from pathlib import Path
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The terminal summary of a report."""
+    return format_summary(report)
