@@ -116,12 +116,20 @@ class Model:
 
     def predict(self, texts: Sequence[str], *, spans: bool = True) -> list[Prediction]:
         """Scores, flagged labels and (optionally) occlusion spans for each text."""
-        scores = self.score(texts)
+        texts = list(texts)
+        raw = np.vstack([self.backend.predict_raw(texts[i : i + 256]) for i in range(0, len(texts), 256)])
+        scores = self.calibrate(raw) if texts else raw
         flags = self.flags(scores)
         results = []
-        for text, row, row_flags in zip(texts, scores, flags, strict=True):
+        for text, raw_row, row, row_flags in zip(texts, raw, scores, flags, strict=True):
             flagged_idx = [j for j in range(len(self.labels)) if row_flags[j]]
-            text_spans = occlusion_spans(self.score, text, row, flagged_idx, self.labels) if spans else []
+            # Occlusion reads the raw scores: calibration maps (isotonic) are flat in places and
+            # would hide the effect of removing a word.
+            text_spans = (
+                occlusion_spans(self.backend.predict_raw, text, raw_row, flagged_idx, self.labels)
+                if spans
+                else []
+            )
             results.append(
                 Prediction(
                     scores={name: float(row[j]) for j, name in enumerate(self.labels)},

@@ -38,10 +38,15 @@ def occlusion_spans(
     labels: Sequence[str],
     *,
     max_words: int = 200,
-    min_drop: float = 0.05,
+    min_drop: float = 0.2,
     relative: float = 0.3,
 ) -> list[Span]:
-    """Spans for the labels at `label_indices`; `base_scores` are the text's full scores."""
+    """Spans for the labels at `label_indices`; `base_scores` are the text's full scores.
+
+    A word is kept when removing it lowers the label's log-odds by at least `min_drop` and by at
+    least `relative` times the largest drop; log-odds keep saturated scores (0.999) informative.
+    A span's score is its drop relative to the largest one (1.0 = the most important words).
+    """
     if not label_indices:
         return []
     words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)][:max_words]
@@ -51,14 +56,21 @@ def occlusion_spans(
             Span(labels[j], words[0][0], words[0][1], float(base_scores[j])) for j in label_indices if words
         ]
     variants = [text[:s] + " " + text[e:] for s, e in words]
-    occluded = score_fn(variants)
+    occluded = _logit(score_fn(variants))
+    base = _logit(np.asarray(base_scores, dtype=np.float64))
     spans: list[Span] = []
     for j in label_indices:
-        drops = base_scores[j] - occluded[:, j]
-        cut = max(min_drop, relative * float(drops.max()))
+        drops = base[j] - occluded[:, j]
+        top = float(drops.max())
+        cut = max(min_drop, relative * top)
         keep = [i for i, d in enumerate(drops) if d >= cut]
-        spans.extend(_merge(text, words, keep, drops, labels[j]))
+        spans.extend(_merge(text, words, keep, drops / top if top > 0 else drops, labels[j]))
     return spans
+
+
+def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.asarray(np.log(p) - np.log1p(-p), dtype=np.float64)
 
 
 def _merge(

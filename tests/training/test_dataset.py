@@ -312,7 +312,10 @@ def test_native_mask_and_source_mask() -> None:
     ].any()
     assert not eligible[df["corpus"].isin(["pan2024", "prct_youtube"]).to_numpy()].any()
     np.testing.assert_array_equal(negative_source_mask(out, "conspiracy"), eligible)
-    assert not negative_source_mask(df, "toxicity").any()
+    toxic_sources = negative_source_mask(df, "toxicity")
+    assert toxic_sources.any()
+    assert set(df.loc[toxic_sources, "corpus"]) <= {"constraint", "tubespam"}
+    assert not (df.loc[toxic_sources, "misinformation"] == 1.0).any()  # fake-news posts are not borrowed
 
 
 # --------------------------------------------------------------------------- the real data

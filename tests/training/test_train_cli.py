@@ -53,7 +53,7 @@ def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixt
     assert list((folder / "plots").glob("pr_*.png")) and list((folder / "plots").glob("calibration_*.png"))
     report = json.loads((folder / "report.json").read_text())
     assert report["labels"]["toxicity"]["roc_auc"] > 0.6  # 400 rows already learn something
-    assert set(report["cross_domain"]) == {"spam", "misinformation", "conspiracy"}
+    assert {"spam", "misinformation", "conspiracy", "toxicity"} <= set(report["cross_domain"])
     assert report["bias"]["roc_auc"] is not None and report["bias"]["terms"]
     assert info.training["train_rows"] == 400 and info.data_hash and info.versions["scikit-learn"]
     assert "Identity bias" in (folder / "MODEL_CARD.md").read_text()
