@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("model_id")
     msub.add_parser("rollback", help="reactivate the previously active model")
     p.set_defaults(func=_cmd_models)
+
+    from cli.service_cmd import add_arguments as add_service_arguments
+
+    add_service_arguments(sub)
     return parser
 
 

@@ -1,1 +1,1 @@
-"""HTTP service: scoring API (and, later, the review queue)."""
+"""HTTP service: scoring API, comment storage, review queue, policies, webhooks."""

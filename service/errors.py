@@ -1,9 +1,19 @@
-"""The one place that maps domain errors to HTTP status codes and JSON bodies."""
+"""The service's named domain errors, and the one place that maps errors to HTTP.
+
+Every error response is a JSON object `{"error": code, "detail": message}`, FastAPI's own
+request-validation errors and unknown routes included.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import (
     ArtifactError,
@@ -14,28 +24,142 @@ from models.errors import (
     UnknownLabelError,
 )
 
+logger = logging.getLogger(__name__)
+
+
+class NotFoundError(ModerationError, LookupError):
+    """Something the request names does not exist."""
+
+
+class CommentNotFoundError(NotFoundError):
+    """No comment with this (site, id)."""
+
+
+class WebhookNotFoundError(NotFoundError):
+    """The site has no webhook."""
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    """No API key with this id."""
+
+
+class ReviewConflictError(ModerationError):
+    """Another moderator holds the claim, or the comment was already decided."""
+
+
+class AuthenticationError(ModerationError):
+    """No API key, or one that is unknown or revoked."""
+
+
+class PermissionDeniedError(ModerationError):
+    """The key's role or site does not allow this request."""
+
+
+class RateLimitedError(ModerationError):
+    """The key sent more requests than its rate limit allows."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"rate limit exceeded; retry after {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class PayloadTooLargeError(ModerationError):
+    """A text or batch longer than the service accepts."""
+
+
+class InvalidCursorError(ModerationError, ValueError):
+    """A pagination cursor this service did not issue (or issued for another query)."""
+
+
+class ModelRejectedError(ModerationError):
+    """A model that cannot be promoted (it does not load)."""
+
+
+class DatabaseUnavailableError(ModerationError):
+    """The database does not answer."""
+
+
 _STATUS: dict[type[ModerationError], tuple[int, str]] = {
     NoActiveModelError: (503, "model_unavailable"),
     ArtifactError: (503, "model_unavailable"),
+    DatabaseUnavailableError: (503, "database_unavailable"),
     ModelNotFoundError: (404, "model_not_found"),
+    CommentNotFoundError: (404, "comment_not_found"),
+    WebhookNotFoundError: (404, "webhook_not_found"),
+    ApiKeyNotFoundError: (404, "key_not_found"),
+    NotFoundError: (404, "not_found"),
+    ReviewConflictError: (409, "review_conflict"),
+    AuthenticationError: (401, "unauthenticated"),
+    PermissionDeniedError: (403, "forbidden"),
+    RateLimitedError: (429, "rate_limited"),
+    PayloadTooLargeError: (413, "payload_too_large"),
     UnknownLabelError: (422, "unknown_label"),
+    InvalidCursorError: (422, "invalid_cursor"),
+    ModelRejectedError: (422, "model_rejected"),
     InputDataError: (422, "invalid_input"),
 }
 
+_HTTP_CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
-def _lookup(exc: ModerationError) -> tuple[int, str]:
+
+def error_status(exc: ModerationError) -> tuple[int, str]:
+    """HTTP status and error code of a domain error."""
     for cls in type(exc).__mro__:
         if cls in _STATUS:
             return _STATUS[cls]
     return 400, "bad_request"
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+def error_response(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The JSON error body every error uses."""
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail}, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModerationError)
-    status, code = _lookup(exc)
-    return JSONResponse(status_code=status, content={"error": code, "detail": str(exc)})
+    status, code = error_status(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    elif isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(status, code, str(exc), headers)
+
+
+def _location(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Pydantic's messages name the field and the rule; they never echo the input value.
+    problems = [f"{_location(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()]
+    return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the incident was logged")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the domain-error handler on `app`."""
-    app.add_exception_handler(ModerationError, _handle)
+    """Register the error handlers on `app`."""
+    app.add_exception_handler(ModerationError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
