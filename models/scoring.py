@@ -57,6 +57,11 @@ def _load_backend(info: ArtifactInfo, directory: Path) -> Backend:
 
         _check_versions(info, linear.PINNED_LIBRARIES)
         return linear.LinearBackend.load(directory, len(info.labels))
+    if info.kind == "transformer":
+        from models import transformer
+
+        _check_versions(info, transformer.PINNED_LIBRARIES)
+        return transformer.TransformerBackend.load(directory, len(info.labels), labels=info.labels)
     raise ArtifactError(f"artifact {info.id}: kind {info.kind!r} cannot be served by this version")
 
 

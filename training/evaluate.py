@@ -119,6 +119,54 @@ def task_metrics(
     return out
 
 
+TOXIC_SPAN_LABELS = ("toxicity", "insult", "threat", "identity_attack", "profanity")
+
+
+def _chars(spans: list[Any], labels: tuple[str, ...]) -> set[int]:
+    chars: set[int] = set()
+    for span in spans:
+        label = span["label"] if isinstance(span, dict) else span.label
+        if label in labels:
+            start, end = (span["start"], span["end"]) if isinstance(span, dict) else (span.start, span.end)
+            chars.update(range(int(start), int(end)))
+    return chars
+
+
+def span_f1(predicted: set[int], gold: set[int]) -> float:
+    """SemEval 2021 toxic-spans character F1 of one text (1.0 when both are empty)."""
+    if not predicted and not gold:
+        return 1.0
+    if not predicted or not gold:
+        return 0.0
+    overlap = len(predicted & gold)
+    precision, recall = overlap / len(predicted), overlap / len(gold)
+    return 0.0 if overlap == 0 else 2 * precision * recall / (precision + recall)
+
+
+def span_metrics(model: Model, test: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
+    """Character F1 of the served spans against civil_comments' majority toxic spans (SemEval 2021)."""
+    rows = test[test["corpus"] == "civil_comments"]
+    if rows.empty:
+        return {}
+    texts = rows["text"].tolist()
+    predictions = model.predict(texts, spans=True)
+    scores = [
+        span_f1(_chars(p.spans, TOXIC_SPAN_LABELS), _chars(list(gold), ("toxicity",)))
+        for p, gold in zip(predictions, rows["spans"], strict=True)
+    ]
+    with_gold = [
+        f for f, gold in zip(scores, rows["spans"], strict=True) if _chars(list(gold), ("toxicity",))
+    ]
+    return {
+        "civil_comments toxic spans": {
+            "n": len(scores),
+            "char_f1": float(np.mean(scores)),
+            "n_with_gold_spans": len(with_gold),
+            "char_f1_on_gold_posts": float(np.mean(with_gold)) if with_gold else None,
+        }
+    }
+
+
 def polite_flag_rates(model: Model, polite: list[str]) -> dict[str, float]:
     """Share of the polite comments flagged, per label (should be 0)."""
     flags = model.flags(model.score(polite))
@@ -126,7 +174,7 @@ def polite_flag_rates(model: Model, polite: list[str]) -> dict[str, float]:
 
 
 def evaluate_model(
-    model: Model, data: EvalData, *, baseline: dict[str, Any] | None = None
+    model: Model, data: EvalData, *, baseline: dict[str, Any] | None = None, with_spans: bool = True
 ) -> tuple[dict[str, Any], EvalInputs]:
     """Score the test rows, the bias set and the polite comments; build the report dict."""
     labels = model.labels
@@ -148,6 +196,7 @@ def evaluate_model(
         bias_scores=bias_scores,
         bias_identities=data.bias["identity"].to_numpy(dtype=object),
         task_metrics=task_metrics(labels, test, scores, thresholds),
+        spans=span_metrics(model, test) if with_spans else None,
     )
     report = build_report(inputs, model_id=model.id, kind=model.info.kind, baseline=baseline)
     report["polite_flag_rate"] = polite_flag_rates(model, data.polite)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.linear import LinearConfig
+from training.transformer import TransformerConfig
 
 KINDS = ("linear", "transformer")
 
@@ -29,6 +30,7 @@ class TrainConfig:
     seed: int = field(default=13, metadata={"help": "random seed"})
     compare: bool = field(default=True, metadata={"help": "compare with the active model"})
     linear: LinearConfig = field(default_factory=LinearConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -54,6 +56,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-compare", action="store_true", help="do not compare with the active model")
     lin = defaults.linear
+    tf = defaults.transformer
+    parser.add_argument("--epochs", type=float, default=tf.epochs, help="transformer: passes over the data")
+    parser.add_argument(
+        "--batch-size", type=int, default=tf.batch_size, help="transformer: comments per step"
+    )
+    parser.add_argument(
+        "--max-length", type=int, default=tf.max_length, help="transformer: tokens per comment"
+    )
+    parser.add_argument("--learning-rate", type=float, default=tf.learning_rate, help="transformer: peak LR")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default=tf.device, help="transformer device"
+    )
+    parser.add_argument(
+        "--checkpoint-dir", type=Path, help="transformer: resumable checkpoints (rerun the command to resume)"
+    )
     parser.add_argument(
         "--C-grid",
         dest="c_grid",
@@ -91,5 +108,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             word_max_features=args.word_features,
             char_max_features=args.char_features,
             C_grid=_floats(args.c_grid),
+        ),
+        transformer=TransformerConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            learning_rate=args.learning_rate,
+            device=args.device,
+            checkpoint_dir=args.checkpoint_dir,
+            seed=args.seed,
         ),
     )

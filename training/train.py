@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from numpy.typing import NDArray
 
 from models.artifact import ArtifactInfo
 from models.calibration import Calibrator, fit_calibrator
-from models.errors import ArtifactError, ModerationError, NoActiveModelError
+from models.errors import ArtifactError, NoActiveModelError
 from models.labels import LABEL_NAMES
 from models.registry import Registry
 from models.scoring import Backend, Model, library_version
@@ -70,14 +71,46 @@ def calibrate_and_threshold(
 
 
 def _fit_backend(
-    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame
+    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
 ) -> tuple[Backend, dict[str, Any]]:
     if config.kind == "linear":
         from training.linear import fit_linear
 
         backend, chosen_c = fit_linear(train, config.linear, val)
         return backend, {"C": chosen_c}
-    raise ModerationError(f"--kind {config.kind} is not available yet in this version")
+    return _fit_transformer(config, train, val, registry)
+
+
+def _fit_transformer(
+    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
+) -> tuple[Backend, dict[str, Any]]:
+    """Fine-tune, export to ONNX int8 and check parity; the served backend is the int8 model."""
+    from training.transformer import config_dict, fine_tune
+
+    tf = config.transformer
+    work = tf.checkpoint_dir or registry.root / "checkpoints" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    tf.checkpoint_dir = work
+    result = fine_tune(train, val, tf, work / "hf")
+    # Imported after the long fine-tuning so that a rerun with the same --checkpoint-dir resumes.
+    from models.transformer import TransformerBackend
+    from training.export import export_onnx, parity
+
+    onnx_dir = work / "onnx"
+    if onnx_dir.exists():
+        shutil.rmtree(onnx_dir)
+    onnx_dir.mkdir(parents=True)
+    export_onnx(result.hf_dir, onnx_dir, max_length=tf.max_length, quantize=True)
+    backend = TransformerBackend.load(onnx_dir, len(LABEL_NAMES))
+    check = parity(result.hf_dir, backend, val["text"].tolist())
+    logger.info("ONNX int8 parity on validation: %s", check)
+    return backend, {
+        "config": config_dict(tf),
+        "history": result.history,
+        "best_step": result.best_step,
+        "best_val_macro_auc": result.best_val_auc,
+        "hf_dir": str(result.hf_dir),
+        "parity_validation": check,
+    }
 
 
 def _baseline_report(registry: Registry, data: EvalData) -> dict[str, Any] | None:
@@ -129,7 +162,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         train_rows = train_rows.sample(n=config.max_train_samples, random_state=config.seed)
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
-    backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val)
+    backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
     calibrators, thresholds = calibrate_and_threshold(
         backend.predict_raw(val["text"].tolist()), val, config.calibration
     )

