@@ -323,7 +323,9 @@ def fine_tune(
             loss_ema = value if loss_ema is None else 0.98 * loss_ema + 0.02 * value
             bar.update(1)
             bar.set_postfix(loss=f"{loss_ema:.4f}", best_auc=f"{best_auc:.4f}", refresh=False)
-            if step % eval_every == 0 or step == total_steps:
+            last_eval = history[-1]["step"] if history else 0
+            # The final step is evaluated too, unless an evaluation just happened (step 1336 of 1337).
+            if step % eval_every == 0 or (step == total_steps and step - last_eval > eval_every // 4):
                 val_scores = predict_torch(model, enc_val, device)
                 auc, per_label = _validation_score(val_scores, val)
                 history.append(
