@@ -148,6 +148,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all (not UTF-8): the same 422 as for
+        # malformed JSON, which is what every route documents.
+        return error_response(
+            422, "validation_error", "body: the request body could not be parsed (not UTF-8 JSON)"
+        )
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 

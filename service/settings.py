@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     webhooks_enabled: bool = Field(default=True, description="run the webhook delivery task")
     webhook_poll_seconds: float = Field(default=1.0, gt=0, description="how often the outbox is polled")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="timeout of one delivery")
+    webhook_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="how long a taken delivery is hidden from other workers; a process that dies "
+        "mid-delivery leaves it to be retried after this (keep it above the timeout)",
+    )
     webhook_backoff_seconds: float = Field(
         default=5.0, gt=0, description="delay before the first retry; doubles with each failure"
     )

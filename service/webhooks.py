@@ -33,7 +33,6 @@ from service.storage.tables import CommentRow, OutboxRow, utcnow
 logger = logging.getLogger(__name__)
 
 EVENT_DECIDED = "comment.decided"
-LEASE = timedelta(seconds=120)
 BATCH = 20
 
 
@@ -120,7 +119,9 @@ class WebhookDeliverer:
     def _lease(self) -> list[_Job]:
         with self.database.transaction() as repo:
             jobs = []
-            for row in repo.lease_due(self.clock(), BATCH, LEASE):
+            for row in repo.lease_due(
+                self.clock(), BATCH, timedelta(seconds=self.settings.webhook_lease_seconds)
+            ):
                 hook = repo.get_webhook(row.site)
                 jobs.append(
                     _Job(
