@@ -38,6 +38,7 @@ format: | $(STAMP)
 
 bench: | $(STAMP)
 	$(BIN)/python -m training.bench
+	$(BIN)/python -m training.bench_api
 
 train-linear: | $(STAMP)
 	$(BIN)/moderation train --kind linear
