@@ -33,7 +33,8 @@ KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 THREADS_ENV = "MODERATION_ONNX_THREADS"
 CONFIG_FORMAT = 1
 # "int8-dynamic": int8 weights and per-batch int8 activations (quantize_dynamic);
-# "int8-blockwise": int8 weights in blocks of 32 (MatMulNBits), activations quantized per row block.
+# "int8-blockwise" (the export default): FFN up-projections only, int8 weights in blocks of 16
+# (MatMulNBits) with activations quantized per row block, the rest fp32; no batch dependence.
 QUANTIZATIONS = ("none", "int8-dynamic", "int8-blockwise")
 
 

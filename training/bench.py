@@ -27,7 +27,7 @@ from models.labels import LABEL_NAMES
 from models.registry import Registry, default_registry_dir
 from models.scoring import Backend, Model
 from models.transformer import THREADS_ENV
-from training.export import QUANTIZERS
+from training.export import DEFAULT_METHOD, QUANTIZERS
 
 HF_SUBDIR = "hf"
 
@@ -88,7 +88,7 @@ def transformer_candidates(
     workdir: Path,
     *,
     max_length: int = 128,
-    int8: str = "int8-dynamic",
+    int8: str = DEFAULT_METHOD,
     threads: int | None = None,
 ) -> tuple[list[Candidate], list[str]]:
     """PyTorch fp32, ONNX fp32 and ONNX int8 rows for an artifact and/or its HF folder."""
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--int8",
-        default="int8-dynamic",
+        default=DEFAULT_METHOD,
         choices=sorted(QUANTIZERS),
         help="quantization of an int8 model exported from the HF folder",
     )

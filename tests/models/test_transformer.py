@@ -51,6 +51,20 @@ def copy_dir(onnx_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
+def test_blockwise_int8_model_serves_close_to_fp32(onnx_dir: Path, tmp_path: Path) -> None:
+    """The export default (MatMulNBits, a contrib op) loads in the torch-free backend."""
+    from training.export import export_onnx
+
+    export_onnx(make_tiny_hf(tmp_path / "hf"), tmp_path / "int8", max_length=32)
+    int8 = TransformerBackend.load(tmp_path / "int8", N, labels=LABEL_NAMES, threads=1, batch_size=2)
+    assert int8.config.quantization == "int8-blockwise"
+    fp32 = TransformerBackend.load(onnx_dir, N, labels=LABEL_NAMES, threads=1)
+    scores = int8.predict_raw(TEXTS)
+    np.testing.assert_allclose(scores, fp32.predict_raw(TEXTS), atol=0.02)
+    int8.batch_size = 1
+    np.testing.assert_array_equal(int8.predict_raw(TEXTS), scores)
+
+
 def test_scores_shape_range_and_dtype(backend: TransformerBackend) -> None:
     scores = backend.predict_raw(TEXTS)
     assert scores.shape == (len(TEXTS), N)

@@ -21,7 +21,7 @@ def test_hf_folder_alone_gives_all_three_transformer_rows(hf_dir: Path, tmp_path
     assert [r.variant for r in rows] == [
         "pytorch fp32",
         "onnx fp32 (exported)",
-        "onnx int8-dynamic (exported)",
+        "onnx int8-blockwise (exported)",
     ]
     assert skipped == []
     texts = ["you idiot", "thanks for the article"] * 4
@@ -36,7 +36,7 @@ def test_artifact_without_hf_folder_skips_what_it_cannot_build(
     export_onnx(hf_dir, tmp_path / "onnx", max_length=32)
     info = registry.get(store_transformer(registry, tmp_path / "onnx"))
     rows, skipped = bench.transformer_candidates(info, None, tmp_path / "work")
-    assert [r.variant for r in rows] == ["onnx int8-dynamic"]
+    assert [r.variant for r in rows] == ["onnx int8-blockwise"]
     assert rows[0].load().id == info.id
     assert [s.split(":")[0] for s in skipped] == ["pytorch fp32", "onnx fp32"]
 
@@ -56,6 +56,6 @@ def test_main_prints_one_table(
     monkeypatch.setenv(THREADS_ENV, "1")  # main() sets it for --threads; monkeypatch restores it
     assert bench.main(["--hf-dir", str(hf_dir), "--n", "8", "--single", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for variant in ("pytorch fp32", "onnx fp32", "onnx int8-dynamic", "linear"):
+    for variant in ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "linear"):
         assert variant in out
     assert "skipped" not in out

@@ -10,7 +10,7 @@ import pytest
 from models.labels import LABEL_NAMES
 from models.transformer import CONFIG_FILE, FILES, MODEL_FILE, TOKENIZER_FILE, TransformerBackend
 from tests.tiny_transformer import TEXTS, make_tiny_hf
-from training.export import TorchBackend, export_onnx, parity
+from training.export import DEFAULT_METHOD, TorchBackend, export_onnx, parity
 
 N = len(LABEL_NAMES)
 
@@ -55,21 +55,37 @@ def test_fp32_matches_pytorch(hf_dir: Path, fp32_dir: Path) -> None:
     assert set(report["max_abs_diff_per_label"]) == set(LABEL_NAMES)
 
 
-def test_int8_is_smaller_and_close_to_pytorch(hf_dir: Path, fp32_dir: Path, int8_dir: Path) -> None:
-    assert (int8_dir / MODEL_FILE).stat().st_size < 0.5 * (fp32_dir / MODEL_FILE).stat().st_size
+def test_default_int8_is_blockwise_smaller_and_close_to_pytorch(
+    hf_dir: Path, fp32_dir: Path, int8_dir: Path
+) -> None:
+    import onnx
+
+    assert (int8_dir / MODEL_FILE).stat().st_size < (fp32_dir / MODEL_FILE).stat().st_size
     backend = TransformerBackend.load(int8_dir, N, threads=1)
+    assert backend.config.quantization == DEFAULT_METHOD == "int8-blockwise"
+    report = parity(hf_dir, backend, TEXTS * 5)
+    assert report["max_abs_diff"] < 0.02
+    assert report["mean_abs_diff"] < 0.005
+    ops = [node.op_type for node in onnx.load(str(int8_dir / MODEL_FILE)).graph.node]
+    # Only the 2 layers' FFN up-projections in int8; attention and down-projections stay fp32.
+    assert ops.count("MatMulNBits") == 2 and ops.count("MatMul") >= 2 * 5
+
+
+def test_blockwise_scores_do_not_depend_on_the_batch(int8_dir: Path) -> None:
+    backend = TransformerBackend.load(int8_dir, N, threads=1, batch_size=1)
+    alone = backend.predict_raw(TEXTS)
+    backend.batch_size = len(TEXTS)
+    np.testing.assert_array_equal(backend.predict_raw(TEXTS), alone)
+
+
+def test_dynamic_int8_is_still_selectable(hf_dir: Path, fp32_dir: Path, tmp_path: Path) -> None:
+    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-dynamic")
+    assert (tmp_path / MODEL_FILE).stat().st_size < 0.5 * (fp32_dir / MODEL_FILE).stat().st_size
+    backend = TransformerBackend.load(tmp_path, N, threads=1)
     assert backend.config.quantization == "int8-dynamic"
     report = parity(hf_dir, backend, TEXTS * 5)
     assert report["max_abs_diff"] < 0.02
     assert report["mean_abs_diff"] < 0.005
-
-
-def test_blockwise_int8_matches_pytorch(hf_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("onnx_ir", reason="int8-blockwise quantization needs onnx-ir")
-    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-blockwise")
-    backend = TransformerBackend.load(tmp_path, N, threads=1)
-    assert backend.config.quantization == "int8-blockwise"
-    assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.02
 
 
 def test_torch_backend_truncates_like_the_served_model(hf_dir: Path, fp32_dir: Path) -> None:
