@@ -104,16 +104,18 @@ class Model:
             out[:, j] = raw[:, j] if calibrator is None else calibrator.apply(raw[:, j])
         return out
 
-    def score(self, texts: Sequence[str], batch_size: int = 256) -> FloatArray:
-        """Calibrated probabilities, shape (len(texts), n_labels)."""
+    def raw_scores(self, texts: Sequence[str], batch_size: int = 256) -> FloatArray:
+        """Uncalibrated backend probabilities, shape (len(texts), n_labels), in batches."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
-        parts = [
-            self.calibrate(self.backend.predict_raw(texts[i : i + batch_size]))
-            for i in range(0, len(texts), batch_size)
-        ]
-        return np.vstack(parts)
+        return np.vstack(
+            [self.backend.predict_raw(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        )
+
+    def score(self, texts: Sequence[str], batch_size: int = 256) -> FloatArray:
+        """Calibrated probabilities, shape (len(texts), n_labels)."""
+        return self.calibrate(self.raw_scores(texts, batch_size))
 
     def flags(self, scores: FloatArray) -> NDArray[np.bool_]:
         """Boolean (n, L): score at or above the label's threshold."""
@@ -122,8 +124,8 @@ class Model:
     def predict(self, texts: Sequence[str], *, spans: bool = True) -> list[Prediction]:
         """Scores, flagged labels and (optionally) occlusion spans for each text."""
         texts = list(texts)
-        raw = np.vstack([self.backend.predict_raw(texts[i : i + 256]) for i in range(0, len(texts), 256)])
-        scores = self.calibrate(raw) if texts else raw
+        raw = self.raw_scores(texts)
+        scores = self.calibrate(raw)
         flags = self.flags(scores)
         results = []
         for text, raw_row, row, row_flags in zip(texts, raw, scores, flags, strict=True):

@@ -48,6 +48,7 @@ def test_score_batches_match_single_scoring(registry: Registry, tiny_model_id: s
     single = np.vstack([model.score([t]) for t in texts])
     np.testing.assert_allclose(batched, single)
     assert model.score([]).shape == (0, len(LABEL_NAMES))
+    assert model.predict([]) == []
 
 
 def test_platt_calibration_learns_monotone_map() -> None:
