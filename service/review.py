@@ -72,6 +72,19 @@ def list_queue(
     return QueueResult(page, claims, encode_cursor(sort, label, page[-1]) if more and page else None)
 
 
+def _lease_event(comment: CommentRow, principal: Principal, action: str, now: datetime) -> CommentEventRow:
+    """Audit row for taking or giving up a claim (the status does not change)."""
+    return CommentEventRow(
+        comment_id=comment.id,
+        created_at=now,
+        actor=principal.actor,
+        action=action,
+        old_status=comment.status,
+        new_status=comment.status,
+        override=False,
+    )
+
+
 def _active_claim(claim: ClaimRow | None, now: datetime) -> ClaimRow | None:
     return claim if claim is not None and claim.expires_at > now else None
 
@@ -91,17 +104,7 @@ def claim(
             )
         row = repo.put_claim(comment.id, principal.key_id, now, ttl)
         if held is None:
-            repo.add_event(
-                CommentEventRow(
-                    comment_id=comment.id,
-                    created_at=now,
-                    actor=principal.actor,
-                    action="claimed",
-                    old_status=comment.status,
-                    new_status=comment.status,
-                    override=False,
-                )
-            )
+            repo.add_event(_lease_event(comment, principal, "claimed", now))
         return comment, row
 
 
@@ -115,17 +118,7 @@ def release(database: Database, site: str, external_id: str, principal: Principa
         if held.key_id != principal.key_id and principal.role is not Role.admin:
             raise ReviewConflictError(f"comment {external_id!r} is claimed by key {held.key_id}")
         repo.delete_claim(comment.id)
-        repo.add_event(
-            CommentEventRow(
-                comment_id=comment.id,
-                created_at=now,
-                actor=principal.actor,
-                action="released",
-                old_status=comment.status,
-                new_status=comment.status,
-                override=False,
-            )
-        )
+        repo.add_event(_lease_event(comment, principal, "released", now))
 
 
 _STATUS_OF = {"approve": Status.approved, "reject": Status.rejected}

@@ -155,16 +155,25 @@ def _bin_index(p: FloatArray, n_bins: int) -> NDArray[np.intp]:
     return np.minimum((p * n_bins).astype(np.intp), n_bins - 1)
 
 
+def _binned(
+    y: ArrayLike, p: ArrayLike, n_bins: int, sample_weight: ArrayLike | None
+) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]]:
+    """Per equal-width bin: total weight, weighted positives, weighted scores and row count."""
+    prepared = _prepare(y, p, sample_weight, probabilities=True)
+    idx = _bin_index(prepared.scores, n_bins)
+    w = prepared.weights
+    bin_w = np.bincount(idx, weights=w, minlength=n_bins).astype(np.float64)
+    bin_y = np.bincount(idx, weights=w * prepared.y, minlength=n_bins).astype(np.float64)
+    bin_p = np.bincount(idx, weights=w * prepared.scores, minlength=n_bins).astype(np.float64)
+    count = np.bincount(idx, minlength=n_bins).astype(np.int64)
+    return bin_w, bin_y, bin_p, count
+
+
 def expected_calibration_error(
     y: ArrayLike, p: ArrayLike, n_bins: int = DEFAULT_N_BINS, *, sample_weight: ArrayLike | None = None
 ) -> float:
     """Expected calibration error: |fraction positive - mean score| per equal-width bin, averaged by size."""
-    prepared = _prepare(y, p, sample_weight, probabilities=True)
-    idx = _bin_index(prepared.scores, n_bins)
-    w = prepared.weights
-    bin_w = np.bincount(idx, weights=w, minlength=n_bins)
-    bin_y = np.bincount(idx, weights=w * prepared.y, minlength=n_bins)
-    bin_p = np.bincount(idx, weights=w * prepared.scores, minlength=n_bins)
+    bin_w, bin_y, bin_p, _ = _binned(y, p, n_bins, sample_weight)
     filled = bin_w > 0
     gaps = np.abs(bin_y[filled] - bin_p[filled])  # = bin weight * |mean y - mean p|
     return float(gaps.sum() / bin_w.sum())
@@ -174,13 +183,7 @@ def calibration_curve_points(
     y: ArrayLike, p: ArrayLike, n_bins: int = DEFAULT_N_BINS, *, sample_weight: ArrayLike | None = None
 ) -> CalibrationCurve:
     """Mean score, fraction of positives and row count per non-empty equal-width bin, for plots."""
-    prepared = _prepare(y, p, sample_weight, probabilities=True)
-    idx = _bin_index(prepared.scores, n_bins)
-    w = prepared.weights
-    bin_w = np.bincount(idx, weights=w, minlength=n_bins)
-    bin_y = np.bincount(idx, weights=w * prepared.y, minlength=n_bins)
-    bin_p = np.bincount(idx, weights=w * prepared.scores, minlength=n_bins)
-    count = np.bincount(idx, minlength=n_bins).astype(np.int64)
+    bin_w, bin_y, bin_p, count = _binned(y, p, n_bins, sample_weight)
     filled = bin_w > 0
     return CalibrationCurve(
         mean_predicted=bin_p[filled] / bin_w[filled],
