@@ -11,14 +11,14 @@ import importlib.metadata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from models.artifact import ArtifactInfo
 from models.errors import ArtifactError
-from models.spans import Span, occlusion_spans
+from models.spans import Span, occlusion_spans, token_spans
 
 FloatArray = NDArray[np.float64]
 
@@ -121,22 +121,51 @@ class Model:
         """Boolean (n, L): score at or above the label's threshold."""
         return np.asarray(scores >= self.thresholds, dtype=np.bool_)
 
+    @property
+    def span_head_labels(self) -> tuple[str, ...]:
+        """Labels whose spans come from the backend's token-level head (no rescoring needed)."""
+        return tuple(getattr(self.backend, "span_labels", ()))
+
+    def _raw_and_tokens(self, texts: list[str], batch_size: int = 256) -> tuple[FloatArray, list[Any]]:
+        fn = self.backend.predict_raw_with_tokens  # type: ignore[attr-defined]
+        raws, tokens = [np.zeros((0, len(self.labels)))], []
+        for i in range(0, len(texts), batch_size):
+            raw, tok = fn(texts[i : i + batch_size])
+            raws.append(raw)
+            tokens.extend(tok)
+        return np.vstack(raws), tokens
+
     def predict(self, texts: Sequence[str], *, spans: bool = True) -> list[Prediction]:
-        """Scores, flagged labels and (optionally) occlusion spans for each text."""
+        """Scores, flagged labels and (optionally) explaining spans for each text.
+
+        Spans of the labels the backend's token head covers come from that head (one forward pass
+        in all); the other flagged labels are explained by occlusion (one rescoring per word).
+        """
         texts = list(texts)
-        raw = self.raw_scores(texts)
+        head = self.span_head_labels if spans else ()
+        if head:
+            raw, tokens = self._raw_and_tokens(texts)
+        else:
+            raw, tokens = self.raw_scores(texts), [None] * len(texts)
+        head_index = {name: k for k, name in enumerate(head)}
+        head_thresholds = tuple(getattr(self.backend, "span_thresholds", ()))
         scores = self.calibrate(raw)
         flags = self.flags(scores)
         results = []
-        for text, raw_row, row, row_flags in zip(texts, raw, scores, flags, strict=True):
+        for text, raw_row, row, row_flags, tok in zip(texts, raw, scores, flags, tokens, strict=True):
             flagged_idx = [j for j in range(len(self.labels)) if row_flags[j]]
-            # Occlusion reads the raw scores: calibration maps (isotonic) are flat in places and
-            # would hide the effect of removing a word.
-            text_spans = (
-                occlusion_spans(self.backend.predict_raw, text, raw_row, flagged_idx, self.labels)
-                if spans
-                else []
-            )
+            text_spans: list[Span] = []
+            if spans:
+                by_head = [j for j in flagged_idx if self.labels[j] in head_index]
+                for j in by_head:
+                    k = head_index[self.labels[j]]
+                    text_spans.extend(
+                        token_spans(text, tok.offsets, tok.probs[:, k], head_thresholds[k], self.labels[j])
+                    )
+                rest = [j for j in flagged_idx if j not in by_head]
+                # Occlusion reads the raw scores: calibration maps (isotonic) are flat in places
+                # and would hide the effect of removing a word.
+                text_spans.extend(occlusion_spans(self.backend.predict_raw, text, raw_row, rest, self.labels))
             results.append(
                 Prediction(
                     scores={name: float(row[j]) for j, name in enumerate(self.labels)},

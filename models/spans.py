@@ -68,6 +68,37 @@ def occlusion_spans(
     return spans
 
 
+def token_spans(
+    text: str,
+    offsets: NDArray[np.int64],
+    probs: NDArray[np.float64],
+    threshold: float,
+    label: str,
+    *,
+    max_words: int = 200,
+) -> list[Span]:
+    """Spans from a token-level head: the words with a sub-word token at or above `threshold`.
+
+    `offsets` (T, 2) are the tokens' character ranges in `text` (special tokens (0, 0)), `probs`
+    (T,) their probabilities for `label`. Whole words are kept (annotators mark words), adjacent
+    kept words merge, and a span's score is the highest token probability inside it.
+    """
+    words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)][:max_words]
+    if not words or len(offsets) == 0:
+        return []
+    starts = np.array([s for s, _ in words])
+    ends = np.array([e for _, e in words])
+    word_score = np.zeros(len(words), dtype=np.float64)
+    for (start, end), p in zip(offsets.tolist(), probs.tolist(), strict=True):
+        if end <= start:
+            continue
+        hit = (starts < end) & (ends > start)
+        if hit.any():
+            word_score[hit] = np.maximum(word_score[hit], p)
+    keep = [i for i in range(len(words)) if word_score[i] >= threshold]
+    return _merge(text, words, keep, word_score, label)
+
+
 def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return np.asarray(np.log(p) - np.log1p(-p), dtype=np.float64)

@@ -49,6 +49,11 @@ class ServingConfig:
     pad_token_id: int = 0
     labels: tuple[str, ...] = ()
     quantization: str = "none"
+    # The token-level span head, when the graph has one: its output (batch, sequence, K) of logits,
+    # the K labels it explains and each one's probability threshold (chosen on validation).
+    token_output: str = ""
+    span_labels: tuple[str, ...] = ()
+    span_thresholds: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_length < 2:
@@ -58,10 +63,22 @@ class ServingConfig:
             raise ValueError(f"inputs must include input_ids and be among {KNOWN_INPUTS}, not {self.inputs}")
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {self.quantization!r}")
+        if len(self.span_labels) != len(self.span_thresholds):
+            raise ValueError("span_labels and span_thresholds must have the same length")
+        if self.span_labels and not self.token_output:
+            raise ValueError("span_labels need a token_output")
+        if self.labels and not set(self.span_labels) <= set(self.labels):
+            raise ValueError(f"span_labels {self.span_labels} must be among labels {self.labels}")
+        if any(not 0.0 <= t <= 1.0 for t in self.span_thresholds):
+            raise ValueError("span_thresholds must be within 0..1")
 
     def to_json(self) -> dict[str, Any]:
         """Serialise to the transformer.json structure."""
-        return {"format": CONFIG_FORMAT, **asdict(self)}
+        data = {"format": CONFIG_FORMAT, **asdict(self)}
+        if not self.token_output:  # files of models without a span head stay as they were
+            for key in ("token_output", "span_labels", "span_thresholds"):
+                data.pop(key)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServingConfig:
@@ -76,6 +93,9 @@ class ServingConfig:
             pad_token_id=int(data.get("pad_token_id", 0)),
             labels=tuple(str(x) for x in data.get("labels", ())),
             quantization=str(data.get("quantization", "none")),
+            token_output=str(data.get("token_output", "")),
+            span_labels=tuple(str(x) for x in data.get("span_labels", ())),
+            span_thresholds=tuple(float(x) for x in data.get("span_thresholds", ())),
         )
 
     def write(self, directory: Path) -> None:
@@ -108,6 +128,14 @@ def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
+@dataclass(frozen=True)
+class TokenScores:
+    """The span head's output for one text: token character ranges (T, 2) and probabilities (T, K)."""
+
+    offsets: NDArray[np.int64]
+    probs: NDArray[np.float64]
+
+
 class TransformerBackend:
     """Raw (uncalibrated) per-label probabilities from an ONNX sequence classifier."""
 
@@ -130,13 +158,37 @@ class TransformerBackend:
         self.batch_size = batch_size
         self._dtypes = _input_dtypes(session)
 
+    @property
+    def span_labels(self) -> tuple[str, ...]:
+        """Labels the graph's token-level head explains (empty without one)."""
+        return self.config.span_labels
+
+    @property
+    def span_thresholds(self) -> tuple[float, ...]:
+        """The span head's probability threshold per label in `span_labels`."""
+        return self.config.span_thresholds
+
     def predict_raw(self, texts: Sequence[str]) -> NDArray[np.float64]:
         """Uncalibrated probabilities, shape (len(texts), n_labels), in the order of `texts`."""
+        return self._run(texts, with_tokens=False)[0]
+
+    def predict_raw_with_tokens(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], list[TokenScores]]:
+        """Raw probabilities and, per text, the span head's token probabilities with their offsets."""
+        if not self.config.token_output:
+            raise ArtifactError(f"transformer model {self.source.name} has no span head")
+        return self._run(texts, with_tokens=True)
+
+    def _run(
+        self, texts: Sequence[str], *, with_tokens: bool
+    ) -> tuple[NDArray[np.float64], list[TokenScores]]:
         texts = list(texts)
         out = np.zeros((len(texts), self.n_labels), dtype=np.float64)
+        tokens: list[TokenScores] = []
         if not texts:
-            return out
+            return out, tokens
         encodings = self.tokenizer.encode_batch(texts)
+        token_rows: list[TokenScores | None] = [None] * len(texts)
+        names = [self.config.output, self.config.token_output] if with_tokens else [self.config.output]
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.intp, count=len(encodings))
         # Sorting by length keeps padding (wasted attention) small within each sub-batch.
         order = np.argsort(lengths, kind="stable")
@@ -154,10 +206,21 @@ class TransformerBackend:
                 types[r, :n] = enc.type_ids
             arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             feeds = {name: arrays[name].astype(self._dtypes[name], copy=False) for name in self.config.inputs}
-            (result,) = self.session.run([self.config.output], feeds)
-            result = np.asarray(result, dtype=np.float64)
+            results = self.session.run(names, feeds)
+            result = np.asarray(results[0], dtype=np.float64)
             out[rows] = _sigmoid(result) if self.config.outputs_logits else result
-        return out
+            if with_tokens:
+                token_probs = _sigmoid(np.asarray(results[1], dtype=np.float64))
+                for r, i in enumerate(rows):
+                    enc = encodings[i]
+                    n = len(enc.ids)
+                    offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+                    # Special tokens ([CLS], [SEP]) carry no characters.
+                    offsets[np.asarray(enc.special_tokens_mask, dtype=bool)] = 0
+                    token_rows[i] = TokenScores(offsets=offsets, probs=token_probs[r, :n])
+        if with_tokens:
+            tokens = [t for t in token_rows if t is not None]
+        return out, tokens
 
     def save(self, directory: Path) -> list[str]:
         """Copy the model files into `directory`; returns the file names written."""
@@ -202,6 +265,10 @@ class TransformerBackend:
             width = _probe_width(session, tokenizer, config, name)
         if width != n_labels:
             raise ArtifactError(f"transformer model {name}: {width} outputs for {n_labels} labels")
+        if config.token_output and config.token_output not in outputs:
+            raise ArtifactError(
+                f"transformer model {name}: {MODEL_FILE} has no span-head output {config.token_output!r}"
+            )
         return cls(session, tokenizer, config, directory, n_labels, batch_size)
 
 

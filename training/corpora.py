@@ -512,6 +512,25 @@ def load_pan2024(data_dir: Path = DEFAULT_DATA_DIR) -> pd.DataFrame:
     )
 
 
+def load_pan_roles(data_dir: Path = DEFAULT_DATA_DIR) -> dict[str, list[tuple[str, int, int]]]:
+    """Narrative-role spans (role, start, end) of each PAN CONSPIRACY post, by row id (`pan2024:<id>`)."""
+    path = data_dir / CORPUS_DIRS["pan2024"] / "dataset_en.json"
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: unreadable ({_one_line(exc)})") from exc
+    roles: dict[str, list[tuple[str, int, int]]] = {}
+    for record in records:
+        if not isinstance(record, dict) or record.get("category") != "CONSPIRACY":
+            continue
+        roles[f"pan2024:{record['id']}"] = [
+            (str(a["category"]), int(a["start_char"]), int(a["end_char"]))
+            for a in record.get("annotations") or []
+            if isinstance(a, dict) and a.get("category") in PAN_SPAN_CATEGORIES
+        ]
+    return roles
+
+
 # --------------------------------------------------------------------------- youtube corpora
 
 

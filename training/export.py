@@ -26,12 +26,14 @@ from models.transformer import (
     ServingConfig,
     TransformerBackend,
 )
+from training.span_head import SpanHead
 
 logger = logging.getLogger(__name__)
 
 # 17 is the first opset with LayerNormalization, which onnxruntime fuses into one kernel.
 OPSET = 17
 OUTPUT = "logits"
+TOKEN_OUTPUT = "token_logits"
 
 
 def _load_hf(hf_dir: Path) -> tuple[Any, Any]:
@@ -60,8 +62,14 @@ def _check_model(model: Any, max_length: int) -> None:
         raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
 
 
-def _export_graph(model: Any, tokenizer: Any, path: Path, opset: int) -> list[str]:
-    """Export the fp32 graph with dynamic batch and sequence axes; returns the graph's input names."""
+def _export_graph(
+    model: Any, tokenizer: Any, path: Path, opset: int, head: SpanHead | None = None
+) -> list[str]:
+    """Export the fp32 graph with dynamic batch and sequence axes; returns the graph's input names.
+
+    With a span head, the graph has a second output: per-token logits (batch, sequence, K) read
+    from the same forward pass's last hidden states.
+    """
     import inspect
 
     import onnx
@@ -71,7 +79,7 @@ def _export_graph(model: Any, tokenizer: Any, path: Path, opset: int) -> list[st
     names = [name for name in KNOWN_INPUTS if name in accepted]
 
     class LogitsOnly(torch.nn.Module):
-        """The classifier with keyword inputs in a fixed order and a single tensor output."""
+        """The classifier with keyword inputs in a fixed order and tensor outputs."""
 
         def __init__(self, inner: Any):
             super().__init__()
@@ -80,23 +88,42 @@ def _export_graph(model: Any, tokenizer: Any, path: Path, opset: int) -> list[st
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
             return self.inner(**dict(zip(names, tensors, strict=True))).logits  # type: ignore[no-any-return]
 
+    class WithSpanHead(torch.nn.Module):
+        def __init__(self, inner: Any, head: SpanHead):
+            super().__init__()
+            self.inner = inner
+            self.head = torch.nn.Linear(head.weight.shape[0], head.weight.shape[1])
+            with torch.no_grad():
+                self.head.weight.copy_(torch.from_numpy(head.weight.T.copy()))
+                self.head.bias.copy_(torch.from_numpy(head.bias.copy()))
+
+        def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.inner(**dict(zip(names, tensors, strict=True)), output_hidden_states=True)
+            return out.logits, self.head(out.hidden_states[-1])
+
     # Texts of different lengths, so that the traced graph carries a real padding mask.
     example = tokenizer(
         ["a short one", "a somewhat longer example sentence"], padding=True, return_tensors="pt"
     )
     args = tuple(example[name] for name in names)
     axes = {name: {0: "batch", 1: "sequence"} for name in names} | {OUTPUT: {0: "batch"}}
+    outputs = [OUTPUT]
+    wrapper: torch.nn.Module = LogitsOnly(model)
+    if head is not None:
+        axes[TOKEN_OUTPUT] = {0: "batch", 1: "sequence"}
+        outputs.append(TOKEN_OUTPUT)
+        wrapper = WithSpanHead(model, head)
     # The TorchScript exporter: the torch.export one needs onnxscript, which is not a dependency.
     # Its deprecation and tracer warnings are noise here; parity() is what vouches for the graph.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             # eval(): the exporter restores the wrapper's (training) mode onto `model` afterwards.
-            LogitsOnly(model).eval(),
+            wrapper.eval(),
             args,
             str(path),
             input_names=names,
-            output_names=[OUTPUT],
+            output_names=outputs,
             dynamic_axes=axes,
             opset_version=opset,
             dynamo=False,
@@ -178,10 +205,11 @@ def export_onnx(
         raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(QUANTIZERS)})")
     model, tokenizer = _load_hf(hf_dir)
     _check_model(model, max_length)
+    head = SpanHead.load(hf_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="onnx-export-") as tmp:
         fp32 = Path(tmp) / MODEL_FILE
-        inputs = _export_graph(model, tokenizer, fp32, opset)
+        inputs = _export_graph(model, tokenizer, fp32, opset, head)
         if quantize:
             QUANTIZERS[method](fp32, out_dir / MODEL_FILE)
         else:
@@ -202,6 +230,9 @@ def export_onnx(
         pad_token_id=int(tokenizer.pad_token_id or 0),
         labels=tuple(str(id2label[i]) for i in range(model.config.num_labels)),
         quantization=method if quantize else "none",
+        token_output=TOKEN_OUTPUT if head is not None else "",
+        span_labels=head.labels if head is not None else (),
+        span_thresholds=head.thresholds if head is not None else (),
     ).write(out_dir)
     size = (out_dir / MODEL_FILE).stat().st_size / 2**20
     logger.info("exported %s to %s (%s, %.1f MiB)", hf_dir, out_dir, method if quantize else "fp32", size)

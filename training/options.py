@@ -69,6 +69,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", choices=("auto", "cpu", "cuda"), default=tf.device, help="transformer device"
     )
     parser.add_argument(
+        "--threads", type=int, default=tf.threads, help="transformer: torch CPU threads (0: all cores)"
+    )
+    parser.add_argument(
+        "--no-pan-windows",
+        dest="pan_windows",
+        action="store_false",
+        help="transformer: do not add comment-length windows of long PAN posts",
+    )
+    parser.add_argument(
         "--checkpoint-dir", type=Path, help="transformer: resumable checkpoints (rerun the command to resume)"
     )
     parser.add_argument(
@@ -116,6 +125,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             learning_rate=args.learning_rate,
             device=args.device,
             checkpoint_dir=args.checkpoint_dir,
+            pan_windows=args.pan_windows,
+            threads=args.threads,
             seed=args.seed,
         ),
     )

@@ -88,12 +88,27 @@ def _fit_transformer(
     from training.transformer import config_dict, fine_tune
 
     tf = config.transformer
+    span_train = train
+    if tf.pan_windows and (train["corpus"] == "pan2024").any():
+        from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
+        from training.windows import pan_windows
+
+        windows = pan_windows(train, load_pan_roles(config.data_dir or DEFAULT_DATA_DIR), seed=config.seed)
+        logger.info(
+            "PAN windows: %d rows (%d conspiracy positives) added to training",
+            len(windows),
+            int((windows["conspiracy"] == 1.0).sum()) if len(windows) else 0,
+        )
+        train = pd.concat([train, windows], ignore_index=True)
     work = tf.checkpoint_dir or registry.root / "checkpoints" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     tf.checkpoint_dir = work
     result = fine_tune(train, val, tf, work / "hf")
     # Imported after the long fine-tuning so that a rerun with the same --checkpoint-dir resumes.
     from models.transformer import TransformerBackend
     from training.export import export_onnx, parity
+    from training.span_head import fit_span_head
+
+    head = fit_span_head(result.hf_dir, span_train, val, max_length=tf.max_length, seed=tf.seed)
 
     onnx_dir = work / "onnx"
     if onnx_dir.exists():
@@ -110,6 +125,7 @@ def _fit_transformer(
         "best_val_macro_auc": result.best_val_auc,
         "hf_dir": str(result.hf_dir),
         "parity_validation": check,
+        "span_head": head.report if head is not None else None,
     }
 
 

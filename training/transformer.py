@@ -58,6 +58,9 @@ class TransformerConfig:
         default_factory=lambda: {"davidson": 6000},
         metadata={"help": "at most this many rows of a corpus per epoch (a fresh sample each epoch)"},
     )
+    pan_windows: bool = field(
+        default=True, metadata={"help": "add comment-length windows of long PAN posts (training.windows)"}
+    )
     evals_per_epoch: int = field(default=2, metadata={"help": "validation passes per epoch (early stopping)"})
     patience: int = field(
         default=3, metadata={"help": "stop after this many evaluations without improvement"}
