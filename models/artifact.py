@@ -14,7 +14,7 @@ from models.labels import LABEL_NAMES
 
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
-KINDS = ("linear", "transformer")
+KINDS = ("linear", "transformer", "ensemble")
 
 
 def sha256_file(path: Path) -> str:

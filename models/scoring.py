@@ -62,6 +62,11 @@ def _load_backend(info: ArtifactInfo, directory: Path) -> Backend:
 
         _check_versions(info, transformer.PINNED_LIBRARIES)
         return transformer.TransformerBackend.load(directory, len(info.labels), labels=info.labels)
+    if info.kind == "ensemble":
+        from models import ensemble
+
+        _check_versions(info, ensemble.PINNED_LIBRARIES)
+        return ensemble.EnsembleBackend.load(directory, info.labels)
     raise ArtifactError(f"artifact {info.id}: kind {info.kind!r} cannot be served by this version")
 
 

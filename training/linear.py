@@ -129,9 +129,10 @@ def fit_linear(
                 native = (validation[f"weight_{label}"] == 1.0).to_numpy() & validation[
                     label
                 ].notna().to_numpy()
-                y_val = validation.loc[native, label].to_numpy(dtype=np.float64)
-                score = _auc(y_val, head.decision_function(val_features[native]))
-                score = -1.0 if np.isnan(score) else score
+                if native.any():  # a label without validation rows keeps the first C
+                    y_val = validation.loc[native, label].to_numpy(dtype=np.float64)
+                    score = _auc(y_val, head.decision_function(val_features[native]))
+                    score = -1.0 if np.isnan(score) else score
             if best is None or score > best[0]:
                 best = (score, c, head)
         assert best is not None

@@ -45,21 +45,24 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "| label | n | positives | ROC-AUC | PR-AUC | F1 | precision | recall | ECE |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, m in report.get("labels", {}).items():
+    for name, m in (report.get("labels") or {}).items():
+        if not isinstance(m, dict):
+            lines.append(f"| {name} | 0 | - | - | - | - | - | - | - |")
+            continue
         lines.append(
             f"| {name} | {m.get('n')} | {m.get('positives')} | {_fmt(m.get('roc_auc'))} | {_fmt(m.get('pr_auc'))} "
             f"| {_fmt(m.get('f1'))} | {_fmt(m.get('precision'))} | {_fmt(m.get('recall'))} | {_fmt(m.get('ece'))} |"
         )
     lines += ["", "Shared-task figures:", ""]
-    lines += [f"- {k}: {_fmt(v)}" for k, v in report.get("task_metrics", {}).items()]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in (report.get("task_metrics") or {}).items()]
     lines += [
         "",
         "Cross-domain flag rate (texts of corpora that do not carry the label; lower is better):",
         "",
     ]
-    for label, rates in report.get("cross_domain", {}).items():
-        lines.append(f"- {label}: " + ", ".join(f"{c} {_fmt(r)}" for c, r in rates.items()))
-    bias = report.get("bias", {})
+    for label, rates in (report.get("cross_domain") or {}).items():
+        lines.append(f"- {label}: " + ", ".join(f"{c} {_fmt(r)}" for c, r in (rates or {}).items()))
+    bias = report.get("bias") or {}
     lines += [
         "",
         "## Identity bias (bias_madlibs, never trained on)",

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.linear import LinearConfig
 from training.transformer import TransformerConfig
 
-KINDS = ("linear", "transformer")
+KINDS = ("linear", "transformer", "ensemble")
+
+
+def default_feedback_path(env: Mapping[str, str]) -> Path:
+    """Where `moderation feedback export` writes and `--include-feedback` reads by default."""
+    return Path(env.get("MODERATION_DATA_DIR") or "var") / "feedback" / "feedback.jsonl"
 
 
 @dataclass
@@ -29,6 +36,10 @@ class TrainConfig:
     calibration: str = field(default="isotonic", metadata={"help": "platt or isotonic, fitted on validation"})
     seed: int = field(default=13, metadata={"help": "random seed"})
     compare: bool = field(default=True, metadata={"help": "compare with the active model"})
+    feedback: Path | None = field(
+        default=None, metadata={"help": "feedback corpus (`moderation feedback export`) to train on too"}
+    )
+    feedback_weight: float = field(default=1.0, metadata={"help": "weight of a feedback row in training"})
     linear: LinearConfig = field(default_factory=LinearConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
@@ -41,6 +52,8 @@ class TrainConfig:
             raise ValueError("negative_weight must be within 0..1")
         if self.calibration not in ("platt", "isotonic"):
             raise ValueError("calibration must be platt or isotonic")
+        if self.feedback_weight <= 0:
+            raise ValueError("feedback_weight must be positive")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +68,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", choices=("platt", "isotonic"), default=defaults.calibration)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-compare", action="store_true", help="do not compare with the active model")
+    parser.add_argument(
+        "--include-feedback",
+        dest="feedback",
+        type=Path,
+        nargs="?",
+        const=default_feedback_path(os.environ),
+        metavar="FILE",
+        help="also train on moderator feedback exported by `moderation feedback export` "
+        "(default FILE: $MODERATION_DATA_DIR/feedback/feedback.jsonl); its held-out slice is reported",
+    )
+    parser.add_argument(
+        "--feedback-weight",
+        type=float,
+        default=defaults.feedback_weight,
+        help="weight of a feedback row relative to a corpus row",
+    )
     lin = defaults.linear
     tf = defaults.transformer
     parser.add_argument("--epochs", type=float, default=tf.epochs, help="transformer: passes over the data")
@@ -113,6 +142,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         calibration=args.calibration,
         seed=args.seed,
         compare=not args.no_compare,
+        feedback=args.feedback,
+        feedback_weight=args.feedback_weight,
         linear=LinearConfig(
             word_max_features=args.word_features,
             char_max_features=args.char_features,

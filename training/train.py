@@ -7,7 +7,7 @@ import logging
 import platform
 import shutil
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,13 @@ from models.scoring import Backend, Model, library_version
 from training import metrics
 from training.dataset import NEGATIVE_SOURCES, add_cross_corpus_negatives, build_dataset, dataset_hash
 from training.evaluate import EvalData, evaluate_model, load_eval_data
+from training.feedback import FeedbackSet, feedback_markdown, feedback_section, format_feedback, load_feedback
 from training.model_card import render_model_card
 from training.options import TrainConfig
 from training.report import format_summary, write_report
+
+if TYPE_CHECKING:
+    from models.transformer import TransformerBackend
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +82,32 @@ def _fit_backend(
 
         backend, chosen_c = fit_linear(train, config.linear, val)
         return backend, {"C": chosen_c}
+    if config.kind == "ensemble":
+        return _fit_ensemble(config, train, val, registry)
     return _fit_transformer(config, train, val, registry)
+
+
+def _fit_ensemble(
+    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
+) -> tuple[Backend, dict[str, Any]]:
+    """Both models on the same rows, blended per label with weights chosen on validation."""
+    from models.ensemble import EnsembleBackend
+    from training.ensemble import fit_weights
+    from training.linear import fit_linear
+
+    linear_backend, chosen_c = fit_linear(train, config.linear, val)
+    transformer_backend, fitted = _fit_transformer(config, train, val, registry)
+    texts = val["text"].tolist()
+    weights, report = fit_weights(
+        transformer_backend.predict_raw(texts), linear_backend.predict_raw(texts), val
+    )
+    backend = EnsembleBackend(transformer_backend, linear_backend, weights, LABEL_NAMES)
+    return backend, {**fitted, "C": chosen_c, "ensemble_weights": report}
 
 
 def _fit_transformer(
     config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
-) -> tuple[Backend, dict[str, Any]]:
+) -> tuple[TransformerBackend, dict[str, Any]]:
     """Fine-tune, export to ONNX int8 and check parity; the served backend is the int8 model."""
     from training.transformer import config_dict, fine_tune
 
@@ -146,6 +170,27 @@ def _baseline_report(registry: Registry, data: EvalData) -> dict[str, Any] | Non
     return report
 
 
+def _load_feedback(config: TrainConfig, df: pd.DataFrame) -> FeedbackSet | None:
+    """The feedback corpus, cleaned against every corpus's standing splits (not only those trained on)."""
+    if config.feedback is None:
+        return None
+    everything = df if config.corpora is None else None
+    return load_feedback(
+        config.feedback, data_dir=config.data_dir, frame=everything, weight=config.feedback_weight
+    )
+
+
+def _feedback_report(model: Model, feedback: FeedbackSet, registry: Registry | None) -> dict[str, Any]:
+    """The held-out feedback slice's figures, for this model and (with `registry`) the active one."""
+    baseline = None
+    if registry is not None:
+        try:
+            baseline = registry.load()
+        except (NoActiveModelError, ArtifactError) as exc:
+            logger.info("no feedback comparison: %s", exc)
+    return feedback_section(model, feedback, baseline)
+
+
 def headline_metrics(report: dict[str, Any]) -> dict[str, Any]:
     """The few numbers kept in meta.json (the full report sits beside it)."""
     per_label = {k: v for k, v in (report.get("labels") or {}).items() if isinstance(v, dict)}
@@ -170,12 +215,15 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         else build_dataset(corpora=config.corpora)
     )
     data = load_eval_data(config.data_dir, frame=df)
+    feedback = _load_feedback(config, df)
     augmented = add_cross_corpus_negatives(
         df, weight=config.negative_weight, max_per_corpus=config.max_negatives_per_corpus, seed=config.seed
     )
     train_rows = augmented[augmented["split"] == "train"]
     if config.max_train_samples is not None and len(train_rows) > config.max_train_samples:
         train_rows = train_rows.sample(n=config.max_train_samples, random_state=config.seed)
+    if feedback is not None:  # all of it, whatever the sample of the corpora
+        train_rows = pd.concat([train_rows, feedback.train], ignore_index=True)
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
     backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
@@ -202,13 +250,19 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
                 "fitted": fitted,
                 "train_rows": len(train_rows),
                 "validation_rows": len(val),
+                "feedback_rows": len(feedback.train) if feedback is not None else 0,
                 "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
             },
         )
         registry.seal(staged)
         model = Model.load(staged.path)  # evaluate exactly what will be served
         report, inputs = evaluate_model(model, data, baseline=baseline)
+        if feedback is not None:
+            report["feedback"] = _feedback_report(model, feedback, registry if config.compare else None)
         write_report(report, staged.path, inputs)
+        if feedback is not None:
+            with (staged.path / "report.md").open("a", encoding="utf-8") as fh:
+                fh.write(feedback_markdown(report["feedback"]))
         staged.info.metrics = headline_metrics(report)
         (staged.path / "MODEL_CARD.md").write_text(render_model_card(staged.info, report), encoding="utf-8")
     return staged.info, report
@@ -230,5 +284,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 def summary(report: dict[str, Any]) -> str:
-    """The terminal summary of a report."""
-    return format_summary(report)
+    """The terminal summary of a report (with the held-out feedback slice, when trained with feedback)."""
+    text = format_summary(report)
+    if report.get("feedback"):
+        text += "\n" + format_feedback(report["feedback"])
+    return text

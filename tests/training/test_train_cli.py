@@ -92,3 +92,46 @@ def test_interrupted_training_leaves_no_artifact(tmp_path: Path, monkeypatch: py
     root = tmp_path / "reg"
     assert run(root, "train", "--kind", "linear", "--no-compare", *QUICK) == 130
     assert list((root / "artifacts").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_train_ensemble_end_to_end_on_fixture_corpora(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fine-tune MiniLM for a few steps, span head, export int8 + parity, blend with linear, evaluate."""
+    import shutil
+
+    from models.scoring import Model
+    from training.splits import write_split_files
+
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).parent / "fixtures", data)
+    write_split_files(data)
+    root = tmp_path / "reg"
+    argv = [
+        "--data-dir",
+        str(data),
+        "--no-compare",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+    ]
+    assert run(root, "train", "--kind", "ensemble", *argv, "--checkpoint-dir", str(tmp_path / "ck")) == 0
+    registry = Registry(root, shipped_dir=None)
+    [info] = registry.list()
+    assert info.kind == "ensemble"
+    folder = registry.path(info.id)
+    for name in ("model.onnx", "tokenizer.json", "transformer.json", "model.joblib", "ensemble.json"):
+        assert name in info.files and (folder / name).is_file(), name
+    fitted = info.training["fitted"]
+    assert fitted["parity_validation"]["max_abs_diff"] < 0.02
+    assert fitted["parity_validation"]["quantization"] == "int8-blockwise"
+    assert set(fitted["ensemble_weights"]) <= set(info.labels)
+    model = Model.load(folder)
+    assert "toxicity" in model.span_head_labels  # the fixture's civil comments carry spans
+    (prediction,) = model.predict(["you are a stupid idiot"])
+    assert set(prediction.scores) == set(info.labels)
+    assert (folder / "report.json").is_file() and (folder / "MODEL_CARD.md").is_file()
