@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         await run_in_threadpool(_load_active, state)
         await run_in_threadpool(_open_database, state)
         assert state.database is not None
+        state.batcher.start()
         tasks: list[asyncio.Task[None]] = []
 
         def start(coroutine: Coroutine[Any, Any, None], name: str) -> None:
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await deliverer.aclose()
+            await run_in_threadpool(state.batcher.close)
             state.database.dispose()
 
     app = FastAPI(

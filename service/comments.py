@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from models.errors import InputDataError
 from models.scoring import Model
 from service.auth import Principal
+from service.batching import Batcher
 from service.errors import CommentNotFoundError, PayloadTooLargeError
 from service.policy import Outcome, Policy
 from service.schemas import CommentCreate, PolicyDocument
@@ -64,12 +65,12 @@ def load_policy(repo: Repository, site: str) -> Policy:
     return PolicyDocument.model_validate(row.policy).to_policy() if row else Policy()
 
 
-def score(model: Model | None, unavailable: str | None, text: str) -> Scored:
-    """Score one text; never raises: a failure becomes Scored(scores=None, error=...)."""
+def score(model: Model | None, unavailable: str | None, text: str, batcher: Batcher | None = None) -> Scored:
+    """Score one text (through `batcher` when given); never raises: a failure becomes Scored(None, error=...)."""
     if model is None:
         return Scored(None, [], [], None, f"model_unavailable: {unavailable or 'no model is loaded'}")
     try:
-        prediction = model.predict([text])[0]
+        prediction = (batcher.predict(model, [text]) if batcher is not None else model.predict([text]))[0]
     except Exception as exc:
         # The exception's message could quote the text: log only its type above DEBUG.
         logger.error("model %s failed to score a comment: %s", model.id, type(exc).__name__)
@@ -135,6 +136,7 @@ def submit(
     body: CommentCreate,
     principal: Principal,
     clock: Callable[[], datetime],
+    batcher: Batcher | None = None,
 ) -> Submission:
     """Store a comment with its decision; a resubmission with the same text changes nothing."""
     with database.transaction() as repo:
@@ -142,7 +144,7 @@ def submit(
         if existing is not None and existing.text == body.text:
             return Submission(existing, created=False, changed=False)
         policy = load_policy(repo, body.site)
-    scored = score(model, unavailable, body.text)
+    scored = score(model, unavailable, body.text, batcher)
     for attempt in (1, 2):
         try:
             with database.transaction() as repo:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from models.registry import Registry
 from models.scoring import Model
+from service.batching import Batcher
 from service.metrics import Metrics
 from service.ratelimit import RateLimiter
 from service.settings import Settings
@@ -37,6 +38,8 @@ class AppState:
     database: Database | None = None
     database_error: str | None = "database not open"
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Started by the app's lifespan; until then (and after) it scores in the caller's thread.
+    batcher: Batcher = field(default_factory=Batcher)
     _checked_at: float = field(default=0.0, repr=False)
     _check_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -33,7 +33,7 @@ async def submit_comment(
     comments.check_text(body.text, state.settings.max_text_chars)
     model = state.model  # read once: a promotion during this request does not change it
     submission = await run_in_threadpool(
-        comments.submit, database, model, state.load_error, body, principal, state.clock
+        comments.submit, database, model, state.load_error, body, principal, state.clock, state.batcher
     )
     if submission.changed:
         state.metrics.count_decision(submission.comment.flagged, submission.comment.decision, "auto")

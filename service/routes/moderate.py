@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter
@@ -42,7 +43,8 @@ async def moderate(
     for i, text in enumerate(body.texts):
         check_text(text, state.settings.max_text_chars, name=f"texts[{i}]")
     policy = await run_in_threadpool(_site_policy, database, site)
-    predictions = await run_in_threadpool(model.predict, body.texts)
+    # Concurrent requests share forward passes (service.batching); the event loop is not blocked.
+    predictions = await asyncio.wrap_future(state.batcher.submit(model, body.texts))
     logger.debug("scored %d texts", len(body.texts))
     results = []
     for text, p in zip(body.texts, predictions, strict=True):
