@@ -1,14 +1,16 @@
 """`make bench`: throughput and latency of the scorers on the same 2,000 test comments.
 
-One run compares the transformer as PyTorch fp32, ONNX fp32 and ONNX int8 (all with the
-transformer artifact's calibration) with the linear baseline. The ONNX variant the artifact does
-not hold is exported on the fly from its Hugging Face folder; whatever cannot be built is skipped
-and said so.
+One run times the fine-tuned network as PyTorch fp32, ONNX fp32 and both ONNX int8 exports (from
+the newest artifact's Hugging Face folder, or the pretrained encoder with an untrained head when
+none is here: same computation), then the active model exactly as the service serves it (for an
+ensemble: int8 transformer + linear), and the linear baseline. "x pytorch" is throughput relative
+to the PyTorch fp32 row of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -25,7 +27,7 @@ from models.calibration import Calibrator
 from models.errors import ModerationError
 from models.labels import LABEL_NAMES
 from models.registry import Registry, default_registry_dir
-from models.scoring import Backend, Model
+from models.scoring import Model
 from models.transformer import THREADS_ENV
 from training.export import DEFAULT_METHOD, QUANTIZERS
 
@@ -77,100 +79,94 @@ def _hf_only_info(hf_dir: Path) -> ArtifactInfo:
     )
 
 
-def _latest_transformer(registry: Registry) -> str | None:
-    ids = [info.id for info in registry.list() if info.kind == "transformer"]
-    return ids[-1] if ids else None
+def _latest_with_hf(registry: Registry) -> ArtifactInfo | None:
+    """The newest transformer or ensemble artifact that still has its Hugging Face folder."""
+    for info in reversed(registry.list()):
+        if (
+            info.kind in ("transformer", "ensemble")
+            and info.path is not None
+            and (info.path / HF_SUBDIR).is_dir()
+        ):
+            return info
+    return None
+
+
+def stand_in_hf(directory: Path) -> Path:
+    """The pretrained MiniLM encoder with an untrained head of our labels, saved to `directory`.
+
+    Speed depends on the architecture and sequence lengths, not on the weights' values, so when no
+    fine-tuned PyTorch folder is at hand (a fresh clone ships only the ONNX model) this stands in
+    for it in the PyTorch / ONNX fp32 / int8 rows.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.transformer import encoder_dir
+
+    base = encoder_dir()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(LABEL_NAMES),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(LABEL_NAMES)),
+        label2id={name: i for i, name in enumerate(LABEL_NAMES)},
+    )
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(base).save_pretrained(directory)
+    return directory
+
+
+ARCHITECTURE_VARIANTS = ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "onnx int8-dynamic")
 
 
 def transformer_candidates(
-    info: ArtifactInfo | None,
-    hf_dir: Path | None,
-    workdir: Path,
-    *,
-    max_length: int = 128,
-    int8: str = DEFAULT_METHOD,
-    threads: int | None = None,
-) -> tuple[list[Candidate], list[str]]:
-    """PyTorch fp32, ONNX fp32 and ONNX int8 rows for an artifact and/or its HF folder."""
-    from models.transformer import read_serving_config
+    hf_dir: Path, name: str, workdir: Path, *, max_length: int = 128, threads: int | None = None
+) -> list[Candidate]:
+    """The same network as PyTorch fp32, ONNX fp32 and both ONNX int8 exports (identity calibration)."""
+    info = _hf_only_info(hf_dir)
 
-    rows: list[Candidate] = []
-    skipped: list[str] = []
-    if info is not None:
-        base = info
-    elif hf_dir is not None:
-        base = _hf_only_info(hf_dir)
-    else:
-        return rows, ["transformer: no transformer artifact (pass --transformer or --hf-dir)"]
-    held = "none"
-    if info is not None and info.path is not None:
-        served = read_serving_config(info.path)
-        held, max_length = served.quantization, served.max_length
-
-    def artifact_model() -> Model:
-        assert base.path is not None
-        return Model.load(base.path)
-
-    def with_backend(make: Callable[[], Backend]) -> Callable[[], Model]:
-        return lambda: Model(base, make())
-
-    def exported(quantization: str) -> Callable[[], Model]:
-        def make() -> Backend:
-            from models.transformer import TransformerBackend
-            from training.export import export_onnx
-
-            assert hf_dir is not None
-            out = workdir / quantization
-            quantize = quantization != "none"
-            export_onnx(hf_dir, out, max_length=max_length, quantize=quantize, method=int8)
-            return TransformerBackend.load(out, len(LABEL_NAMES), labels=LABEL_NAMES)
-
-        return with_backend(make)
-
-    def torch_backend() -> Backend:
+    def torch_backend() -> Model:
         import torch
 
         from training.export import TorchBackend
 
-        assert hf_dir is not None
         if threads is not None:
             torch.set_num_threads(threads)
-        return TorchBackend.load(hf_dir, max_length, batch_size=64)
+        return Model(info, TorchBackend.load(hf_dir, max_length, batch_size=64))
 
-    no_hf = "no Hugging Face folder (pass --hf-dir)"
-    if hf_dir is not None:
-        rows.append(Candidate(base.id, "pytorch fp32", with_backend(torch_backend)))
-    else:
-        skipped.append(f"pytorch fp32: {no_hf}")
-    for quantized in (False, True):
-        if info is not None and (held != "none") == quantized:
-            rows.append(Candidate(base.id, "onnx " + (held if quantized else "fp32"), artifact_model))
-        elif hf_dir is not None:
-            wanted = int8 if quantized else "none"
-            label = "onnx " + (int8 if quantized else "fp32") + " (exported)"
-            rows.append(Candidate(base.id, label, exported(wanted)))
-        else:
-            what = "onnx int8" if quantized else "onnx fp32"
-            skipped.append(f"{what}: the artifact holds {'fp32' if held == 'none' else held}; {no_hf}")
-    return rows, skipped
+    def exported(quantization: str) -> Callable[[], Model]:
+        def load() -> Model:
+            from models.transformer import TransformerBackend
+            from training.export import export_onnx
+
+            out = workdir / quantization
+            quantize = quantization != "none"
+            method = quantization if quantize else DEFAULT_METHOD
+            export_onnx(hf_dir, out, max_length=max_length, quantize=quantize, method=method)
+            return Model(info, TransformerBackend.load(out, len(LABEL_NAMES), labels=LABEL_NAMES))
+
+        return load
+
+    return [
+        Candidate(name, "pytorch fp32", torch_backend),
+        Candidate(name, "onnx fp32", exported("none")),
+        *(Candidate(name, f"onnx {method}", exported(method)) for method in sorted(QUANTIZERS)),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print a benchmark table; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__)
-    parser.add_argument("--transformer", help="transformer artifact id (default: the newest one)")
+    parser.add_argument("--model", help="artifact timed as served (default: the active model)")
+    parser.add_argument(
+        "--transformer",
+        help="artifact whose hf/ folder gives the PyTorch row (default: the newest one with it)",
+    )
     parser.add_argument(
         "--hf-dir", type=Path, help=f"its Hugging Face folder (default: <artifact>/{HF_SUBDIR} when present)"
     )
-    parser.add_argument("--linear", help="linear artifact id (default: the shipped model)")
+    parser.add_argument("--linear", help="linear artifact id (default: the newest linear one)")
     parser.add_argument(
-        "--max-length", type=int, default=128, help="tokens, for an --hf-dir without artifact"
-    )
-    parser.add_argument(
-        "--int8",
-        default=DEFAULT_METHOD,
-        choices=sorted(QUANTIZERS),
-        help="quantization of an int8 model exported from the HF folder",
+        "--max-length", type=int, default=128, help="tokens per comment for the transformer rows"
     )
     parser.add_argument(
         "--threads", type=int, help="intra-op threads of torch and onnxruntime (default: their own)"
@@ -187,17 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[THREADS_ENV] = str(args.threads)
     registry = Registry(default_registry_dir(os.environ))
     try:
-        transformer_id = args.transformer or _latest_transformer(registry)
-        info = registry.get(transformer_id) if transformer_id else None
-        linear_id = args.linear or registry.shipped_default()
-        if linear_id:
-            registry.path(linear_id)
+        served_id = args.model or registry.active_id()
+        linear_id = args.linear or _linear_id(registry, served_id)
+        for artifact_id in (served_id, linear_id):
+            if artifact_id:
+                registry.path(artifact_id)
+        source = registry.get(args.transformer) if args.transformer else _latest_with_hf(registry)
     except ModerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    hf_dir: Path | None = args.hf_dir
-    if hf_dir is None and info is not None and info.path is not None and (info.path / HF_SUBDIR).is_dir():
-        hf_dir = info.path / HF_SUBDIR
 
     df = build_dataset()
     test = df[df["split"] == "test"].sample(frac=1.0, random_state=0)
@@ -206,34 +200,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(texts)} test comments, batch {args.batch_size}, {os.cpu_count()} CPUs, threads {threads}")
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        rows: list[Candidate] = []
-        skipped: list[str] = []
-        if info is None and hf_dir is None:
-            skipped.append(
-                "transformer: no transformer artifact in the registry (pass --transformer or --hf-dir)"
-            )
-        else:
-            rows, skipped = transformer_candidates(
-                info, hf_dir, Path(tmp), max_length=args.max_length, int8=args.int8, threads=args.threads
-            )
-        if linear_id:
-            rows.append(Candidate(linear_id, "linear", lambda: registry.load(linear_id)))
-        else:
-            skipped.append("linear: no shipped model (pass --linear)")
+        hf_dir: Path | None = args.hf_dir
+        name = f"hf:{hf_dir.name}" if hf_dir else ""
+        if hf_dir is None and source is not None and source.path is not None:
+            hf_dir, name = source.path / HF_SUBDIR, source.id
+        if hf_dir is None:
+            hf_dir, name = stand_in_hf(Path(tmp) / "stand-in"), "MiniLM-L6 stand-in (same network)"
+            print("no fine-tuned PyTorch folder here: the transformer rows time the pretrained encoder")
+            print("with an untrained head, which runs exactly the same computation")
+        rows = transformer_candidates(
+            hf_dir, name, Path(tmp), max_length=args.max_length, threads=args.threads
+        )
+        if served_id:
+            rows.append(Candidate(served_id, "as served", functools.partial(registry.load, served_id)))
+        if linear_id and linear_id != served_id:
+            rows.append(Candidate(linear_id, "linear", functools.partial(registry.load, linear_id)))
 
-        print(f"{'model':<36} {'variant':<26} {'comments/s':>11} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+        print(
+            f"{'model':<36} {'variant':<22} {'comments/s':>11} {'x pytorch':>10} "
+            f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+        )
+        reference: float | None = None
         for row in rows:
             model = row.load()
             r = bench_model(model, texts, args.batch_size, args.single)
+            if row.variant == "pytorch fp32":
+                reference = r["per_s"]
+            ratio = f"{r['per_s'] / reference:.2f}" if reference else "-"
             print(
-                f"{row.name:<36} {row.variant:<26} {r['per_s']:>11.0f} "
+                f"{row.name[:36]:<36} {row.variant:<22} {r['per_s']:>11.0f} {ratio:>10} "
                 f"{r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f}",
                 flush=True,
             )
             del model
-    for reason in skipped:
-        print(f"skipped {reason}")
     return 0
+
+
+def _linear_id(registry: Registry, served_id: str | None) -> str | None:
+    """The served model when it is linear, else the newest linear artifact (the shipped baseline)."""
+    infos = registry.list()
+    if served_id and any(i.id == served_id and i.kind == "linear" for i in infos):
+        return served_id
+    linear = [i.id for i in infos if i.kind == "linear"]
+    return linear[-1] if linear else None
 
 
 if __name__ == "__main__":

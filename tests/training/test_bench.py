@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,36 +17,30 @@ def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_hf(tmp_path_factory.mktemp("tiny") / "hf")
 
 
-def test_hf_folder_alone_gives_all_three_transformer_rows(hf_dir: Path, tmp_path: Path) -> None:
-    rows, skipped = bench.transformer_candidates(None, hf_dir, tmp_path, max_length=32)
+def test_hf_folder_gives_every_variant_of_the_same_network(hf_dir: Path, tmp_path: Path) -> None:
+    rows = bench.transformer_candidates(hf_dir, "tiny", tmp_path, max_length=32)
     assert [r.variant for r in rows] == [
         "pytorch fp32",
-        "onnx fp32 (exported)",
-        "onnx int8-blockwise (exported)",
+        "onnx fp32",
+        "onnx int8-blockwise",
+        "onnx int8-dynamic",
     ]
-    assert skipped == []
     texts = ["you idiot", "thanks for the article"] * 4
     for row in rows:
         result = bench.bench_model(row.load(), texts, batch_size=4, single=2)
         assert result["per_s"] > 0 and result["p50"] > 0
 
 
-def test_artifact_without_hf_folder_skips_what_it_cannot_build(
+def test_newest_artifact_with_an_hf_folder_is_the_source(
     registry: Registry, hf_dir: Path, tmp_path: Path
 ) -> None:
     export_onnx(hf_dir, tmp_path / "onnx", max_length=32)
     info = registry.get(store_transformer(registry, tmp_path / "onnx"))
-    rows, skipped = bench.transformer_candidates(info, None, tmp_path / "work")
-    assert [r.variant for r in rows] == ["onnx int8-blockwise"]
-    assert rows[0].load().id == info.id
-    assert [s.split(":")[0] for s in skipped] == ["pytorch fp32", "onnx fp32"]
-
-
-def test_nothing_to_compare_is_said(tmp_path: Path) -> None:
-    assert bench.transformer_candidates(None, None, tmp_path) == (
-        [],
-        ["transformer: no transformer artifact (pass --transformer or --hf-dir)"],
-    )
+    assert bench._latest_with_hf(registry) is None
+    assert info.path is not None
+    shutil.copytree(hf_dir, info.path / bench.HF_SUBDIR)
+    found = bench._latest_with_hf(registry)
+    assert found is not None and found.id == info.id
 
 
 @pytest.mark.slow
@@ -56,6 +51,6 @@ def test_main_prints_one_table(
     monkeypatch.setenv(THREADS_ENV, "1")  # main() sets it for --threads; monkeypatch restores it
     assert bench.main(["--hf-dir", str(hf_dir), "--n", "8", "--single", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for variant in ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "linear"):
+    for variant in ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "onnx int8-dynamic", "as served"):
         assert variant in out
-    assert "skipped" not in out
+    assert "x pytorch" in out and "1.00" in out
