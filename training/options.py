@@ -34,6 +34,10 @@ class TrainConfig:
     )
     max_negatives_per_corpus: int = field(default=4000, metadata={"help": "borrowed negatives per corpus"})
     calibration: str = field(default="isotonic", metadata={"help": "platt or isotonic, fitted on validation"})
+    identity_fpr_cap: float | None = field(
+        default=None,
+        metadata={"help": "max flag rate of neutral identity-mentioning validation comments (toxicity cut)"},
+    )
     seed: int = field(default=13, metadata={"help": "random seed"})
     compare: bool = field(default=True, metadata={"help": "compare with the active model"})
     feedback: Path | None = field(
@@ -50,6 +54,8 @@ class TrainConfig:
             raise ValueError("max_train_samples must be at least 10")
         if not 0.0 <= self.negative_weight <= 1.0:
             raise ValueError("negative_weight must be within 0..1")
+        if self.identity_fpr_cap is not None and not 0.0 < self.identity_fpr_cap < 1.0:
+            raise ValueError("identity_fpr_cap must be within (0, 1)")
         if self.calibration not in ("platt", "isotonic"):
             raise ValueError("calibration must be platt or isotonic")
         if self.feedback_weight <= 0:
@@ -66,6 +72,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--negative-weight", type=float, default=defaults.negative_weight)
     parser.add_argument("--max-negatives-per-corpus", type=int, default=defaults.max_negatives_per_corpus)
     parser.add_argument("--calibration", choices=("platt", "isotonic"), default=defaults.calibration)
+    parser.add_argument(
+        "--identity-fpr-cap",
+        type=float,
+        help="raise the toxicity cut until at most this share of neutral validation comments that mention"
+        " an identity is flagged (e.g. 0.05); default: F1-optimal cut only",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-compare", action="store_true", help="do not compare with the active model")
     parser.add_argument(
@@ -140,6 +152,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         negative_weight=args.negative_weight,
         max_negatives_per_corpus=args.max_negatives_per_corpus,
         calibration=args.calibration,
+        identity_fpr_cap=args.identity_fpr_cap,
         seed=args.seed,
         compare=not args.no_compare,
         feedback=args.feedback,

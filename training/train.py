@@ -36,6 +36,7 @@ FloatArray = NDArray[np.float64]
 # Thresholds of the borrowed-negative labels also keep the flag rate on other domains' validation
 # rows under this cap, so that polite reader comments are not flagged as spam or disinformation.
 CROSS_DOMAIN_FPR_CAP = 0.02
+IDENTITY_CAPPED = ("toxicity",)
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "onnxruntime", "tokenizers", "torch", "transformers")
 
 
@@ -47,12 +48,26 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def _identity_mentions(texts: list[str]) -> NDArray[np.bool_]:
+    from training.corpora import BIAS_IDENTITY_TERMS, _identity_pattern, find_identity
+
+    pattern = _identity_pattern(BIAS_IDENTITY_TERMS)
+    return np.array([find_identity(t, pattern) is not None for t in texts], dtype=bool)
+
+
 def calibrate_and_threshold(
-    raw: FloatArray, val: pd.DataFrame, method: str
+    raw: FloatArray, val: pd.DataFrame, method: str, *, identity_fpr_cap: float | None = None
 ) -> tuple[dict[str, Calibrator], dict[str, float]]:
-    """Fit per-label calibrators and F1-optimal thresholds on the validation rows only."""
+    """Fit per-label calibrators and F1-optimal thresholds on the validation rows only.
+
+    With `identity_fpr_cap`, the thresholds of IDENTITY_CAPPED labels are raised, where needed, so
+    that at most that share of the non-toxic validation comments which mention an identity
+    ("gay", "muslim", "black", ... the terms bias audits probe) is flagged: F1 on toxic-heavy
+    corpora alone picks cuts that flag neutral sentences about identities.
+    """
     calibrators: dict[str, Calibrator] = {}
     thresholds: dict[str, float] = {}
+    mentions = _identity_mentions(val["text"].tolist()) if identity_fpr_cap is not None else None
     for j, label in enumerate(LABEL_NAMES):
         y = val[label].to_numpy(dtype=np.float64)
         w = val[f"weight_{label}"].to_numpy(dtype=np.float64)
@@ -68,6 +83,17 @@ def calibrate_and_threshold(
             borrowed = (w[rows] < 1.0) & (y[rows] == 0)
             if borrowed.any():
                 cap = float(np.quantile(p[borrowed], 1.0 - CROSS_DOMAIN_FPR_CAP))
+                threshold = max(threshold, min(cap + 1e-6, 0.999))
+        if mentions is not None and identity_fpr_cap is not None and label in IDENTITY_CAPPED:
+            neutral = mentions[rows] & (y[rows] < 0.5) & (w[rows] >= 1.0)
+            if neutral.sum() >= 20:
+                cap = float(np.quantile(p[neutral], 1.0 - identity_fpr_cap))
+                logger.info(
+                    "label %s: %d neutral identity-mentioning validation rows; cap cut %.3f",
+                    label,
+                    neutral.sum(),
+                    cap,
+                )
                 threshold = max(threshold, min(cap + 1e-6, 0.999))
         calibrators[label], thresholds[label] = cal, float(threshold)
         logger.info("label %s: %s calibration, threshold %.3f", label, method, threshold)
@@ -228,7 +254,10 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
     backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
     calibrators, thresholds = calibrate_and_threshold(
-        backend.predict_raw(val["text"].tolist()), val, config.calibration
+        backend.predict_raw(val["text"].tolist()),
+        val,
+        config.calibration,
+        identity_fpr_cap=config.identity_fpr_cap,
     )
     baseline = _baseline_report(registry, data) if config.compare else None
 
