@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from models.errors import ArtifactError
 
 if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -54,6 +54,11 @@ class ServingConfig:
     token_output: str = ""
     span_labels: tuple[str, ...] = ()
     span_thresholds: tuple[float, ...] = ()
+    # Comments longer than max_length are read in up to `max_windows` windows of max_length tokens,
+    # each overlapping the previous by `window_overlap`; a label's logit is its maximum over the
+    # windows. 1 = truncate at max_length.
+    max_windows: int = 1
+    window_overlap: int = 0
 
     def __post_init__(self) -> None:
         if self.max_length < 2:
@@ -63,6 +68,12 @@ class ServingConfig:
             raise ValueError(f"inputs must include input_ids and be among {KNOWN_INPUTS}, not {self.inputs}")
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {QUANTIZATIONS}, not {self.quantization!r}")
+        if self.max_windows < 1:
+            raise ValueError(f"max_windows must be at least 1, not {self.max_windows}")
+        if not 0 <= self.window_overlap < self.max_length - 2:
+            raise ValueError(
+                f"window_overlap must be within 0..{self.max_length - 3}, not {self.window_overlap}"
+            )
         if len(self.span_labels) != len(self.span_thresholds):
             raise ValueError("span_labels and span_thresholds must have the same length")
         if self.span_labels and not self.token_output:
@@ -77,6 +88,9 @@ class ServingConfig:
         data = {"format": CONFIG_FORMAT, **asdict(self)}
         if not self.token_output:  # files of models without a span head stay as they were
             for key in ("token_output", "span_labels", "span_thresholds"):
+                data.pop(key)
+        if self.max_windows == 1:
+            for key in ("max_windows", "window_overlap"):
                 data.pop(key)
         return data
 
@@ -96,6 +110,8 @@ class ServingConfig:
             token_output=str(data.get("token_output", "")),
             span_labels=tuple(str(x) for x in data.get("span_labels", ())),
             span_thresholds=tuple(float(x) for x in data.get("span_thresholds", ())),
+            max_windows=int(data.get("max_windows", 1)),
+            window_overlap=int(data.get("window_overlap", 0)),
         )
 
     def write(self, directory: Path) -> None:
@@ -156,6 +172,7 @@ class TransformerBackend:
         self.source = source
         self.n_labels = n_labels
         self.batch_size = batch_size
+        self.max_windows = config.max_windows  # 1 reads only the first window (parity checks do)
         self._dtypes = _input_dtypes(session)
 
     @property
@@ -186,20 +203,25 @@ class TransformerBackend:
         tokens: list[TokenScores] = []
         if not texts:
             return out, tokens
-        encodings = self.tokenizer.encode_batch(texts)
-        token_rows: list[TokenScores | None] = [None] * len(texts)
+        # A text's windows: its encoding (the first max_length tokens) and the overflowing ones.
+        windows: list[tuple[int, Encoding]] = []
+        for i, enc in enumerate(self.tokenizer.encode_batch(texts)):
+            windows.append((i, enc))
+            windows.extend((i, extra) for extra in enc.overflowing[: self.max_windows - 1])
         names = [self.config.output, self.config.token_output] if with_tokens else [self.config.output]
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.intp, count=len(encodings))
+        lengths = np.fromiter((len(e.ids) for _, e in windows), dtype=np.intp, count=len(windows))
+        logits = np.full((len(texts), self.n_labels), -np.inf, dtype=np.float64)
+        token_parts: list[list[TokenScores]] = [[] for _ in texts]
         # Sorting by length keeps padding (wasted attention) small within each sub-batch.
         order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(texts), self.batch_size):
+        for start in range(0, len(windows), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = int(lengths[rows].max())
             ids = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             types = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                enc = encodings[i]
+            for r, w in enumerate(rows):
+                enc = windows[w][1]
                 n = len(enc.ids)
                 ids[r, :n] = enc.ids
                 mask[r, :n] = 1
@@ -208,18 +230,27 @@ class TransformerBackend:
             feeds = {name: arrays[name].astype(self._dtypes[name], copy=False) for name in self.config.inputs}
             results = self.session.run(names, feeds)
             result = np.asarray(results[0], dtype=np.float64)
-            out[rows] = _sigmoid(result) if self.config.outputs_logits else result
+            for r, w in enumerate(rows):
+                i = windows[w][0]
+                logits[i] = np.maximum(logits[i], result[r])
             if with_tokens:
                 token_probs = _sigmoid(np.asarray(results[1], dtype=np.float64))
-                for r, i in enumerate(rows):
-                    enc = encodings[i]
+                for r, w in enumerate(rows):
+                    i, enc = windows[w]
                     n = len(enc.ids)
                     offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
                     # Special tokens ([CLS], [SEP]) carry no characters.
                     offsets[np.asarray(enc.special_tokens_mask, dtype=bool)] = 0
-                    token_rows[i] = TokenScores(offsets=offsets, probs=token_probs[r, :n])
+                    token_parts[i].append(TokenScores(offsets=offsets, probs=token_probs[r, :n]))
+        out = _sigmoid(logits) if self.config.outputs_logits else logits
         if with_tokens:
-            tokens = [t for t in token_rows if t is not None]
+            # Overlapping windows score some tokens twice; spans take each word's highest probability.
+            tokens = [
+                TokenScores(
+                    offsets=np.vstack([t.offsets for t in parts]), probs=np.vstack([t.probs for t in parts])
+                )
+                for parts in token_parts
+            ]
         return out, tokens
 
     def save(self, directory: Path) -> list[str]:
@@ -319,7 +350,10 @@ def _read_tokenizer(directory: Path, config: ServingConfig) -> Tokenizer:
             f"transformer model {directory.name}: cannot read {TOKENIZER_FILE} ({exc})"
         ) from None
     # The graph was exported for max_length tokens, whatever the file says; padding is ours (per sub-batch).
-    tokenizer.enable_truncation(config.max_length)
+    # Texts beyond max_length overflow into further windows when the model reads several.
+    tokenizer.enable_truncation(
+        config.max_length, stride=config.window_overlap if config.max_windows > 1 else 0
+    )
     tokenizer.no_padding()
     return tokenizer
 

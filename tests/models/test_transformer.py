@@ -193,3 +193,29 @@ def test_serving_imports_neither_torch_nor_transformers(registry: Registry, onnx
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_long_texts_are_read_in_overlapping_windows(tmp_path: Path) -> None:
+    """Beyond max_length, serving takes each label's highest logit over up to max_windows windows."""
+    from training.export import export_onnx
+
+    hf = make_tiny_hf(tmp_path / "hf")
+    export_onnx(hf, tmp_path / "one", max_length=16, quantize=False, max_windows=1)
+    export_onnx(hf, tmp_path / "four", max_length=16, quantize=False, max_windows=4, window_overlap=4)
+    one = TransformerBackend.load(tmp_path / "one", N, threads=1)
+    four = TransformerBackend.load(tmp_path / "four", N, threads=1)
+    assert json.loads((tmp_path / "four" / CONFIG_FILE).read_text())["max_windows"] == 4
+    assert "max_windows" not in json.loads((tmp_path / "one" / CONFIG_FILE).read_text())
+    short = ["you are an idiot", "ok"]
+    np.testing.assert_allclose(four.predict_raw(short), one.predict_raw(short), atol=1e-6)
+    # 14 content tokens a window, 4 shared with the previous one: words 0-13, 10-23, 20-33, 30-43.
+    words = [str(i) for i in range(60)]  # one word piece each
+    long_text = " ".join(words)
+    pieces = [" ".join(words[s : s + 14]) for s in (0, 10, 20, 30)]
+    expected = one.predict_raw(pieces)
+    logit = np.log(expected) - np.log1p(-expected)
+    got = four.predict_raw([long_text])[0]
+    np.testing.assert_allclose(np.log(got) - np.log1p(-got), logit.max(axis=0), atol=1e-4)
+    assert not np.allclose(got, one.predict_raw([long_text])[0])
+    four.max_windows = 1  # what parity checks use: the first window only
+    np.testing.assert_allclose(four.predict_raw([long_text]), one.predict_raw([long_text]), atol=1e-6)
