@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test test-fast lint format bench train-linear clean
+.PHONY: install serve test test-fast lint format bench screenshots train-linear clean
 
 $(STAMP):
 	$(MAKE) install
@@ -39,6 +39,10 @@ format: | $(STAMP)
 bench: | $(STAMP)
 	$(BIN)/python -m training.bench
 	$(BIN)/python -m training.bench_api
+
+# PNGs of the review UI (queue, dashboard) on seeded demo data, drawn by Debian's chromium.
+screenshots: | $(STAMP)
+	$(BIN)/python -m service.ui.screenshots --out docs/screenshots
 
 train-linear: | $(STAMP)
 	$(BIN)/moderation train --kind linear

@@ -76,6 +76,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return run(args, _registry(args))
 
 
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from cli.retrain_cmd import run
+
+    return run(args, _registry(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="moderation", description=__doc__)
@@ -119,10 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="all models, the active one marked")
     ms = msub.add_parser("show", help="metadata and metrics of one model")
     ms.add_argument("model_id")
-    mp = msub.add_parser("promote", help="make a model the active one")
+    mp = msub.add_parser(
+        "promote",
+        help="make a model the active one, if it is no worse than the active model (exit 1 otherwise)",
+    )
     mp.add_argument("model_id")
+    mp.add_argument("--force", action="store_true", help="promote even if the gate refuses (needs --reason)")
+    mp.add_argument("--reason", help="why the gate is overridden (recorded in the registry's history)")
+    from cli.models_cmd import add_gate_arguments
+
+    add_gate_arguments(mp)
     msub.add_parser("rollback", help="reactivate the previously active model")
+    msub.add_parser("history", help="promotions and rollbacks, as JSON lines, oldest first")
     p.set_defaults(func=_cmd_models)
+
+    from cli.feedback_cmd import add_arguments as add_feedback_arguments
+    from cli.retrain_cmd import add_arguments as add_retrain_arguments
+
+    add_feedback_arguments(sub)
+    add_retrain_arguments(sub).set_defaults(func=_cmd_retrain)
 
     from cli.service_cmd import add_arguments as add_service_arguments
 

@@ -3,7 +3,8 @@
 Layout of a registry root::
 
     <root>/artifacts/<id>/meta.json, model files, MODEL_CARD.md, report.*
-    <root>/state.json          {"active": id, "history": [previously active ids, oldest first]}
+    <root>/state.json          {"active": id, "history": [previously active ids, oldest first],
+                                "promotions": [log of promotions and rollbacks, oldest first]}
 
 Artifacts shipped with the code live in `models/shipped/<id>/` (read-only); `models/shipped/DEFAULT`
 names the one that is active until something is promoted. Writes are atomic: a new artifact is
@@ -20,7 +21,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,7 +109,7 @@ class Registry:
     def _state(self) -> dict[str, Any]:
         file = self.root / STATE_FILE
         if not file.exists():
-            return {"active": None, "history": []}
+            return {"active": None, "history": [], "promotions": []}
         try:
             state = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -116,6 +117,7 @@ class Registry:
         if not isinstance(state, dict):
             raise ArtifactError(f"registry state {file} is not an object")
         state.setdefault("history", [])
+        state.setdefault("promotions", [])
         return state
 
     def shipped_default(self) -> str | None:
@@ -186,8 +188,20 @@ class Registry:
             os.fsync(fh.fileno())
         Path(tmp).replace(self.root / STATE_FILE)
 
-    def promote(self, artifact_id: str) -> str | None:
-        """Make `artifact_id` active after loading it once; returns the previously active id."""
+    def promote(
+        self,
+        artifact_id: str,
+        *,
+        actor: str | None = None,
+        forced: bool = False,
+        reason: str | None = None,
+        regressions: Sequence[str] = (),
+    ) -> str | None:
+        """Make `artifact_id` active after loading it once; returns the previously active id.
+
+        Each change is appended to the state's `promotions` log with who made it and, for a
+        promotion the gate refused and an operator forced, the reason and what got worse.
+        """
         Model.load(self.path(artifact_id))  # refuse a model that cannot serve
         state = self._state()
         try:
@@ -199,11 +213,37 @@ class Registry:
         history = [h for h in state["history"] if h != artifact_id]
         if previous:
             history.append(previous)
+        now = datetime.now(UTC).isoformat()
+        entry: dict[str, Any] = {"action": "promote", "id": artifact_id, "previous": previous, "at": now}
+        entry.update(actor=actor, forced=forced, reason=reason, regressions=list(regressions))
         self._write_state(
-            {"active": artifact_id, "history": history, "updated_at": datetime.now(UTC).isoformat()}
+            {
+                "active": artifact_id,
+                "history": history,
+                "updated_at": now,
+                "promotions": [*state["promotions"], entry],
+            }
         )
-        logger.info("promoted %s (previous: %s)", artifact_id, previous)
+        if forced:
+            logger.warning("promoted %s over the gate (previous: %s): %s", artifact_id, previous, reason)
+        else:
+            logger.info("promoted %s (previous: %s)", artifact_id, previous)
         return previous
+
+    def promotions(self) -> tuple[dict[str, Any], ...]:
+        """The log of promotions and rollbacks, oldest first."""
+        return tuple(self._state()["promotions"])
+
+    def report(self, artifact_id: str) -> dict[str, Any] | None:
+        """The evaluation report stored with an artifact (report.json), or None if it has none."""
+        file = self.path(artifact_id) / "report.json"
+        if not file.is_file():
+            return None
+        try:
+            report = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArtifactError(f"artifact {artifact_id}: report.json is unreadable ({exc})") from None
+        return report if isinstance(report, dict) else None
 
     def rollback(self) -> str:
         """Reactivate the previously active model; returns its id."""
@@ -219,8 +259,15 @@ class Registry:
             except ModelNotFoundError:
                 logger.warning("rollback skips %s: no longer in the registry", candidate)
                 continue
+            now = datetime.now(UTC).isoformat()
+            entry = {"action": "rollback", "id": candidate, "previous": current, "at": now}
             self._write_state(
-                {"active": candidate, "history": history, "updated_at": datetime.now(UTC).isoformat()}
+                {
+                    "active": candidate,
+                    "history": history,
+                    "updated_at": now,
+                    "promotions": [*state["promotions"], entry],
+                }
             )
             return candidate
         raise NoActiveModelError("nothing to roll back to: no previously active model")

@@ -19,10 +19,11 @@ from service.bodylimit import BodySizeLimitMiddleware
 from service.errors import install_error_handlers
 from service.metrics import Metrics, MetricsMiddleware
 from service.ratelimit import make_rate_limiter
-from service.routes import admin, comments, health, moderate, queue, sites
+from service.routes import admin, comments, compat_openai, health, moderate, perspective, queue, sites
 from service.settings import Settings
 from service.state import AppState
 from service.storage.db import Database
+from service.ui import install_ui
 from service.webhooks import WebhookDeliverer
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (health, moderate, comments, queue, sites, admin):
+    for module in (health, moderate, comments, queue, sites, admin, compat_openai, perspective):
         app.include_router(module.router)
+    install_ui(app, state)
     return app

@@ -102,6 +102,19 @@ def parse_bearer(header: str | None) -> str:
     return value.strip()
 
 
+def bearer_or_query_key(bearer: str | None, query_key: str | None) -> str:
+    """The key of a request to the Perspective-compatible routes: the Bearer key, else `?key=`.
+
+    Perspective clients can only send the key in the query string. Only those routes accept it
+    there (a URL ends up in proxy and access logs, so the header stays the recommended way).
+    """
+    if bearer and bearer.strip():
+        return bearer.strip()
+    if query_key and query_key.strip():
+        return query_key.strip()
+    raise AuthenticationError("missing API key: send Authorization: Bearer <API key> or ?key=<API key>")
+
+
 def authenticate(repo: Repository, key: str) -> Principal:
     """The principal of a valid key; AuthenticationError for an unknown or revoked one."""
     row = repo.key_by_hash(hash_key(key)) if key.startswith(KEY_PREFIX) else None

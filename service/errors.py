@@ -7,12 +7,14 @@ request-validation errors and unknown routes included.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import (
@@ -23,6 +25,7 @@ from models.errors import (
     NoActiveModelError,
     UnknownLabelError,
 )
+from models.gate import IncomparableReportsError, PromotionRefusedError
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,8 @@ _STATUS: dict[type[ModerationError], tuple[int, str]] = {
     UnknownLabelError: (422, "unknown_label"),
     InvalidCursorError: (422, "invalid_cursor"),
     ModelRejectedError: (422, "model_rejected"),
+    PromotionRefusedError: (409, "promotion_refused"),
+    IncomparableReportsError: (409, "reports_not_comparable"),
     InputDataError: (422, "invalid_input"),
 }
 
@@ -124,38 +129,79 @@ def error_response(
     return JSONResponse(status_code=status, content={"error": code, "detail": detail}, headers=headers)
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ModerationError)
-    status, code = error_status(exc)
-    headers: dict[str, str] = {}
-    if isinstance(exc, RateLimitedError):
-        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-    elif isinstance(exc, AuthenticationError):
-        headers["WWW-Authenticate"] = "Bearer"
-    return error_response(status, code, str(exc), headers)
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What the API answers for an error: status, code, one-line message and extra headers."""
+
+    status: int
+    code: str
+    detail: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _location(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc) or "request"
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    # Pydantic's messages name the field and the rule; they never echo the input value.
-    problems = [f"{_location(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()]
-    return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
+def describe_error(exc: Exception) -> ErrorInfo | None:
+    """The answer to a domain, validation or HTTP error; None for an unexpected one (a 500)."""
+    if isinstance(exc, ModerationError):
+        status, code = error_status(exc)
+        headers: dict[str, str] = {}
+        if isinstance(exc, RateLimitedError):
+            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        elif isinstance(exc, AuthenticationError):
+            headers["WWW-Authenticate"] = "Bearer"
+        return ErrorInfo(status, code, str(exc), headers)
+    if isinstance(exc, RequestValidationError):
+        # Pydantic's messages name the field and the rule; they never echo the input value.
+        problems = [f"{_location(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()]
+        return ErrorInfo(422, "validation_error", "; ".join(problems) or "invalid request")
+    if isinstance(exc, StarletteHTTPException):
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode at all (not UTF-8): the same 422 as for
+            # malformed JSON, which is what every route documents.
+            return ErrorInfo(
+                422, "validation_error", "body: the request body could not be parsed (not UTF-8 JSON)"
+            )
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return ErrorInfo(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+    return None
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400:
-        # FastAPI's answer to a body it cannot decode at all (not UTF-8): the same 422 as for
-        # malformed JSON, which is what every route documents.
-        return error_response(
-            422, "validation_error", "body: the request body could not be parsed (not UTF-8 JSON)"
-        )
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+    info = describe_error(exc)
+    if info is None:
+        return await _unexpected_error(request, exc)
+    return error_response(info.status, info.code, info.detail, info.headers)
+
+
+ErrorFormatter = Callable[[Exception, ErrorInfo], Response]
+
+
+def error_route_class(formatter: ErrorFormatter) -> type[APIRoute]:
+    """A route class whose known errors are answered by `formatter` instead of the usual body.
+
+    For the compatibility routes, whose clients (OpenAI's, Perspective's) expect their vendor's
+    error shape; unexpected errors still reach the app's 500 handler.
+    """
+
+    class FormattedErrorRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def formatted(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except Exception as exc:
+                    info = describe_error(exc)
+                    if info is None:
+                        raise
+                    return formatter(exc, info)
+
+            return formatted
+
+    return FormattedErrorRoute
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -165,7 +211,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the error handlers on `app`."""
-    app.add_exception_handler(ModerationError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ModerationError, _known_error)
+    app.add_exception_handler(RequestValidationError, _known_error)
+    app.add_exception_handler(StarletteHTTPException, _known_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -131,8 +131,12 @@ def decide(
     principal: Principal,
     request: DecisionRequest,
     now: datetime,
+    hold: timedelta | None = None,
 ) -> CommentRow:
-    """Record a moderator's decision, its audit row, feedback and webhook delivery in one transaction."""
+    """Record a moderator's decision, its audit row, feedback and webhook delivery in one transaction.
+
+    `hold` delays the webhook delivery, so that `undo` can still take the decision back.
+    """
     with database.transaction() as repo:
         comment = get_comment(repo, site, external_id, lock=True)
         held = _active_claim(repo.get_claim(comment.id), now)
@@ -180,7 +184,13 @@ def decide(
                 )
             )
         enqueue_decision(
-            repo, comment, source="moderator", actor=principal.actor, override=overriding, now=now
+            repo,
+            comment,
+            source="moderator",
+            actor=principal.actor,
+            override=overriding,
+            now=now,
+            not_before=now + hold if hold else None,
         )
     logger.info(
         "comment %s/%s %s by key %s%s",
@@ -190,4 +200,68 @@ def decide(
         principal.key_id,
         " (override)" if overriding else "",
     )
+    return comment
+
+
+def undo(
+    database: Database,
+    site: str,
+    external_id: str,
+    principal: Principal,
+    window: timedelta,
+    claim_ttl: timedelta,
+    now: datetime,
+) -> CommentRow:
+    """Take back one's own decision within `window` of making it.
+
+    The comment gets the status and decision it had before, goes back into the queue (claimed by
+    this moderator), the decision's labels are forgotten and its webhook delivery, held back by
+    `decide(hold=...)`, is cancelled; an `undone` entry is appended to the history. Refused
+    (ReviewConflictError) once the window has passed, after anything else happened to the
+    comment, or once the site may have been told.
+    """
+    with database.transaction() as repo:
+        comment = get_comment(repo, site, external_id, lock=True)
+        history = repo.history(comment.id)
+        last = history[-1] if history else None
+        if last is None or last.action != "decided" or last.actor != principal.actor:
+            raise ReviewConflictError(f"the latest change to comment {external_id!r} is not your decision")
+        if now - last.created_at > window:
+            raise ReviewConflictError(
+                f"the decision on comment {external_id!r} can no longer be undone "
+                f"(only within {window.total_seconds():g} s)"
+            )
+        deadline = last.created_at + window
+        for delivery in repo.undelivered(comment.id, last.created_at):
+            if delivery.attempts > 0 or not now < delivery.next_attempt_at <= deadline:
+                raise ReviewConflictError(
+                    f"the decision on comment {external_id!r} is already being reported to the site"
+                )
+            repo.cancel_delivery(delivery.id, f"cancelled: the decision was undone by {principal.actor}")
+        repo.delete_feedback(comment.id, principal.key_id, last.created_at)
+        before = next((e.decision for e in reversed(history[:-1]) if e.decision), Decision.review.value)
+        decided_status = comment.status
+        comment.status = last.old_status or Status.pending.value
+        comment.decision = before
+        # Only the automatic decision "review" puts a comment in the queue (see policy.evaluate).
+        comment.needs_review = before == Decision.review.value
+        comment.reviewed_by = comment.reviewed_at = None
+        comment.updated_at = now
+        if comment.needs_review:
+            repo.put_claim(comment.id, principal.key_id, now, claim_ttl)
+        repo.add_event(
+            CommentEventRow(
+                comment_id=comment.id,
+                created_at=now,
+                actor=principal.actor,
+                action="undone",
+                old_status=decided_status,
+                new_status=comment.status,
+                decision=comment.decision,
+                reason=f"undid the {last.decision} decision of {last.created_at.isoformat()}",
+                override=False,
+                model_id=comment.model_id,
+            )
+        )
+    logger.info("comment %s/%s: decision undone by key %s", site, external_id, principal.key_id)
     return comment

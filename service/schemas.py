@@ -260,11 +260,26 @@ class DeliveryOut(BaseModel):
 # ---- operations ---------------------------------------------------------------------------
 
 
+class PromoteRequest(_Strict):
+    """Options of a promotion: `force` (with a `reason`, kept in the registry) overrides the gate."""
+
+    force: bool = Field(default=False, description="promote even if the gate refuses or cannot compare")
+    reason: str | None = Field(default=None, max_length=2000, description="why; required with force")
+
+    @model_validator(mode="after")
+    def _reason_with_force(self) -> PromoteRequest:
+        if self.force and not (self.reason or "").strip():
+            raise ValueError("force needs a reason (it is recorded in the registry's history)")
+        return self
+
+
 class PromoteOut(BaseModel):
-    """The model now served, and the one it replaced."""
+    """The model now served, the one it replaced, and what the gate said."""
 
     model: str
     previous: str | None
+    gate: Literal["passed", "forced", "no_active_model"] = "passed"
+    regressions: list[str] = Field(default_factory=list, description="what got worse (forced promotions)")
 
 
 class Health(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql")
@@ -59,12 +59,36 @@ class Settings(BaseSettings):
     )
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0, description="longest retry delay")
     webhook_max_attempts: int = Field(default=12, ge=1, description="attempts before a delivery is dropped")
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="signs the web UI's session cookies, at least 32 characters (default: generated once "
+        "and kept in data_dir/session_secret; set it when processes do not share a data_dir)",
+    )
+    session_max_age_seconds: int = Field(
+        default=12 * 3600, ge=60, description="how long a web UI sign-in lasts"
+    )
+    undo_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="how long a moderator may undo a decision made in the web UI; the decision's "
+        "webhook is held back that long",
+    )
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
         if value is not None and value.split(":", 1)[0].split("+", 1)[0] not in _DATABASE_SCHEMES:
             raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else None
+        # Refuse short secrets and placeholders such as "x" * 32.
+        if secret is not None and (len(secret) < 32 or len(set(secret)) < 8):
+            raise ValueError("session_secret needs at least 32 characters, not a few repeated ones")
         return value
 
     @property

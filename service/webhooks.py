@@ -53,9 +53,19 @@ def verify(secret: str, timestamp: int, body: bytes, signature: str) -> bool:
 
 
 def enqueue_decision(
-    repo: Repository, comment: CommentRow, *, source: str, actor: str, override: bool, now: datetime
+    repo: Repository,
+    comment: CommentRow,
+    *,
+    source: str,
+    actor: str,
+    override: bool,
+    now: datetime,
+    not_before: datetime | None = None,
 ) -> None:
-    """Add a `comment.decided` delivery to the outbox, if the site has a webhook."""
+    """Add a `comment.decided` delivery to the outbox, if the site has a webhook.
+
+    `not_before` holds the delivery back (the web UI's undo window): until then it can be cancelled.
+    """
     if repo.get_webhook(comment.site) is None:
         return
     payload = {
@@ -80,7 +90,7 @@ def enqueue_decision(
             body=json.dumps(payload, separators=(",", ":"), sort_keys=True),
             state="pending",
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=not_before or now,
             created_at=now,
         )
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from service.storage.tables import (
@@ -22,11 +22,15 @@ from service.storage.tables import (
     CommentRow,
     FeedbackRow,
     OutboxRow,
+    RetrainRunRow,
+    ScoreSuggestionRow,
     SitePolicyRow,
     WebhookRow,
 )
 
 QueueSort = Literal["priority", "oldest"]
+MODERATOR_ACTIONS = ("decided", "overridden")
+AUTOMATIC_ACTIONS = ("submitted", "rescored")
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,68 @@ class Repository:
             query = query.where(FeedbackRow.site == site)
         return list(self.session.scalars(query))
 
+    def judgment_events(self, site: str | None = None) -> list[tuple[CommentEventRow, CommentRow]]:
+        """History rows that make or unmake a moderator's judgment, with their comment, in order.
+
+        Decisions, and what invalidates them: a re-scoring (new text) or an undo.
+        """
+        query = (
+            select(CommentEventRow, CommentRow)
+            .join(CommentRow, CommentRow.id == CommentEventRow.comment_id)
+            .where(CommentEventRow.action.in_((*MODERATOR_ACTIONS, "rescored", "undone")))
+            .order_by(CommentEventRow.comment_id, CommentEventRow.id)
+        )
+        if site is not None:
+            query = query.where(CommentRow.site == site)
+        return [(event, comment) for event, comment in self.session.execute(query)]
+
+    def all_feedback(self, site: str | None = None) -> list[FeedbackRow]:
+        """Every stored label correction, oldest first."""
+        query = select(FeedbackRow).order_by(FeedbackRow.id)
+        if site is not None:
+            query = query.where(FeedbackRow.site == site)
+        return list(self.session.scalars(query))
+
+    def add_suggestion(self, row: ScoreSuggestionRow) -> None:
+        """Store scores suggested for a text."""
+        self.session.add(row)
+        self.session.flush()
+
+    def suggestions(self, site: str | None = None) -> list[ScoreSuggestionRow]:
+        """Every suggestion, oldest first."""
+        query = select(ScoreSuggestionRow).order_by(ScoreSuggestionRow.id)
+        if site is not None:
+            query = query.where(ScoreSuggestionRow.site == site)
+        return list(self.session.scalars(query))
+
+    def count_feedback_since(self, since: datetime | None) -> int:
+        """Moderator decisions and score suggestions made after `since` (all when None)."""
+        decisions = select(func.count()).where(CommentEventRow.action.in_(MODERATOR_ACTIONS))
+        suggested = select(func.count()).select_from(ScoreSuggestionRow)
+        if since is not None:
+            decisions = decisions.where(CommentEventRow.created_at > since)
+            suggested = suggested.where(ScoreSuggestionRow.created_at > since)
+        return int(self.session.scalar(decisions) or 0) + int(self.session.scalar(suggested) or 0)
+
+    def newest_feedback_at(self) -> datetime | None:
+        """The time of the newest moderator decision or suggestion."""
+        decided = self.session.scalar(
+            select(func.max(CommentEventRow.created_at)).where(CommentEventRow.action.in_(MODERATOR_ACTIONS))
+        )
+        suggested = self.session.scalar(select(func.max(ScoreSuggestionRow.created_at)))
+        times = [t for t in (decided, suggested) if t is not None]
+        return max(times) if times else None
+
+    def last_retrain(self) -> RetrainRunRow | None:
+        """The latest recorded retraining run."""
+        query = select(RetrainRunRow).order_by(RetrainRunRow.id.desc()).limit(1)
+        return self.session.scalars(query).one_or_none()
+
+    def add_retrain(self, row: RetrainRunRow) -> None:
+        """Record a retraining run."""
+        self.session.add(row)
+        self.session.flush()
+
     # ---- site policies --------------------------------------------------------------------
 
     def get_policy(self, site: str) -> SitePolicyRow | None:
@@ -288,3 +354,117 @@ class Repository:
     def get_key(self, key_id: str) -> ApiKeyRow | None:
         """A key by id."""
         return self.session.get(ApiKeyRow, key_id)
+
+    # ---- the web UI: undo, review context and dashboard figures ----------------------------
+
+    def undelivered(self, comment_id: int, created_at: datetime) -> list[OutboxRow]:
+        """The pending deliveries a decision wrote for a comment at `created_at`, locked."""
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.comment_id == comment_id,
+                OutboxRow.created_at == created_at,
+                OutboxRow.state == "pending",
+            )
+            .with_for_update()
+        )
+        return list(self.session.scalars(query))
+
+    def cancel_delivery(self, outbox_id: int, reason: str) -> None:
+        """Stop a delivery that must not be sent; it stays listed as failed with `reason`."""
+        self.session.execute(
+            update(OutboxRow).where(OutboxRow.id == outbox_id).values(state="failed", last_error=reason)
+        )
+
+    def comment_deliveries(self, comment_id: int, limit: int = 100) -> list[OutboxRow]:
+        """A comment's webhook deliveries, newest first."""
+        query = select(OutboxRow).where(OutboxRow.comment_id == comment_id).order_by(OutboxRow.id.desc())
+        return list(self.session.scalars(query.limit(limit)))
+
+    def delete_feedback(self, comment_id: int, key_id: str, created_at: datetime) -> None:
+        """Forget the labels a decision stored (the decision was undone)."""
+        self.session.execute(
+            delete(FeedbackRow).where(
+                FeedbackRow.comment_id == comment_id,
+                FeedbackRow.key_id == key_id,
+                FeedbackRow.created_at == created_at,
+            )
+        )
+
+    def author_counts(self, site: str, authors: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Per author on a site: (rejected comments, all comments)."""
+        if not authors:
+            return {}
+        rejected = func.sum(case((CommentRow.status == "rejected", 1), else_=0))
+        query = (
+            select(CommentRow.author, rejected, func.count())
+            .where(CommentRow.site == site, CommentRow.author.in_(set(authors)))
+            .group_by(CommentRow.author)
+        )
+        return {str(author): (int(r or 0), int(n)) for author, r, n in self.session.execute(query)}
+
+    def sites(self) -> list[str]:
+        """Every site with comments, a policy or a webhook, sorted."""
+        query = union(select(CommentRow.site).distinct(), select(SitePolicyRow.site), select(WebhookRow.site))
+        return sorted(str(site) for site in self.session.scalars(query))
+
+    def keys_by_id(self, key_ids: Sequence[str]) -> dict[str, ApiKeyRow]:
+        """The keys with these ids."""
+        if not key_ids:
+            return {}
+        query = select(ApiKeyRow).where(ApiKeyRow.id.in_(set(key_ids)))
+        return {row.id: row for row in self.session.scalars(query)}
+
+    def _day(self, column: Any) -> ColumnElement[str]:
+        """A UTC timestamp column as 'YYYY-MM-DD'."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+        return func.strftime("%Y-%m-%d", column)
+
+    def decisions_per_day(self, since: datetime, site: str | None = None) -> list[tuple[str, str, str, int]]:
+        """(day, action, decision, count) of decisions since `since` (all sites unless `site`)."""
+        day = self._day(CommentEventRow.created_at)
+        query = (
+            select(day, CommentEventRow.action, CommentEventRow.decision, func.count())
+            .where(
+                CommentEventRow.created_at >= since,
+                CommentEventRow.action.in_(MODERATOR_ACTIONS + AUTOMATIC_ACTIONS + ("undone",)),
+            )
+            .group_by(day, CommentEventRow.action, CommentEventRow.decision)
+        )
+        if site is not None:
+            query = query.join(CommentRow, CommentRow.id == CommentEventRow.comment_id).where(
+                CommentRow.site == site
+            )
+        return [(str(d), str(a), str(dec), int(n)) for d, a, dec, n in self.session.execute(query)]
+
+    def flag_counts(self, since: datetime, site: str | None = None) -> tuple[int, dict[str, int]]:
+        """Comments submitted since `since`, and how many of them each label flagged."""
+        scope = [CommentRow.created_at >= since] + ([CommentRow.site == site] if site is not None else [])
+        total = self.session.scalar(select(func.count()).select_from(CommentRow).where(*scope)) or 0
+        query = (
+            select(CommentFlagRow.label, func.count())
+            .join(CommentRow, CommentRow.id == CommentFlagRow.comment_id)
+            .where(*scope)
+            .group_by(CommentFlagRow.label)
+        )
+        return int(total), {str(label): int(n) for label, n in self.session.execute(query)}
+
+    def reviewed(
+        self, since: datetime, site: str | None = None
+    ) -> list[tuple[str, list[str], list[str] | None]]:
+        """Comments a moderator decided since `since`: (decision, flagged labels, corrected labels or None)."""
+        scope = [CommentRow.reviewed_at >= since] + ([CommentRow.site == site] if site is not None else [])
+        decided = select(CommentRow.id).where(*scope)
+        labels: dict[int, list[str]] = {}
+        for comment_id, corrected in self.session.execute(
+            select(FeedbackRow.comment_id, FeedbackRow.labels)
+            .where(FeedbackRow.comment_id.in_(decided))
+            .order_by(FeedbackRow.id)
+        ):
+            labels[comment_id] = list(corrected)  # the latest correction wins
+        query = select(CommentRow.id, CommentRow.decision, CommentRow.flagged).where(*scope)
+        return [
+            (str(decision), list(flagged), labels.get(comment_id))
+            for comment_id, decision, flagged in self.session.execute(query)
+        ]

@@ -179,6 +179,41 @@ class FeedbackRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ScoreSuggestionRow(Base):
+    """Scores a client suggested for a text (Perspective's comments:suggestscore): training feedback.
+
+    `labels` holds the suggestions mapped onto our labels; `attributes` what the client sent.
+    """
+
+    __tablename__ = "score_suggestions"
+    __table_args__ = (Index("ix_score_suggestions_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    site: Mapped[str | None] = mapped_column(String(200))
+    key_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, float]] = mapped_column(JsonType)
+    attributes: Mapped[dict[str, float]] = mapped_column(JsonType)
+    community_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RetrainRunRow(Base):
+    """One `moderation retrain` that trained a model: the feedback it saw and what became of it."""
+
+    __tablename__ = "retrain_runs"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The newest feedback the run included: the next run counts new feedback from here.
+    feedback_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback_rows: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class SitePolicyRow(Base):
     """A site's moderation policy, as the JSON document of service.schemas.PolicyDocument."""
 
