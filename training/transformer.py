@@ -45,7 +45,7 @@ class TransformerConfig:
 
     max_length: int = field(default=128, metadata={"help": "tokens per comment (longer ones are truncated)"})
     batch_size: int = field(default=32, metadata={"help": "comments per optimisation step"})
-    epochs: float = field(default=2.0, metadata={"help": "passes over the (re-sampled) training rows"})
+    epochs: float = field(default=1.5, metadata={"help": "passes over the (re-sampled) training rows"})
     learning_rate: float = field(default=8e-5, metadata={"help": "peak AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = field(default=0.06, metadata={"help": "share of steps with linear warm-up"})
@@ -349,7 +349,10 @@ def fine_tune(
                 if stale >= config.patience:
                     logger.info("early stop at step %d (best step %d)", step, best_step)
                     stop = True
-            saving = step % config.checkpoint_every == 0 or step % eval_every == 0 or stop
+            # The last step too, so that a rerun after a crash in export or evaluation trains nothing.
+            saving = (
+                step % config.checkpoint_every == 0 or step % eval_every == 0 or stop or step >= total_steps
+            )
             if config.checkpoint_dir is not None and saving:
                 _save_checkpoint(
                     config.checkpoint_dir,
