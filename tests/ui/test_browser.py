@@ -207,6 +207,8 @@ def test_a_claim_conflict_between_two_browsers(live: Live, browser: Browser) -> 
 
         nina.keyboard.press("j")
         expect_current(nina, order[1])
+        # The claim is a request of its own: wait until the server has granted it.
+        expect(item(nina, order[1]).locator("[data-claim]")).to_contain_text("Claimed by you")
         mo.keyboard.press("j")  # now Mo meets Nina's claim
         expect(item(mo, order[1]).locator("[data-claim]")).to_contain_text("Held by Nina")
 
