@@ -68,6 +68,13 @@ class EnsembleBackend:
     def span_thresholds(self) -> tuple[float, ...]:
         return self.transformer.span_thresholds
 
+    @property
+    def explainer(self) -> linear.LinearBackend:
+        """What occlusion rescores for the labels the span head does not cover (spam,
+        misinformation): the linear half, one word removed at a time, at ~2,500 texts/s instead
+        of rescoring the transformer once per word."""
+        return self.linear
+
     def predict_raw(self, texts: Sequence[str]) -> NDArray[np.float64]:
         """Blended raw probabilities, shape (len(texts), n_labels)."""
         texts = list(texts)

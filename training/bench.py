@@ -141,7 +141,9 @@ def transformer_candidates(
             out = workdir / quantization
             quantize = quantization != "none"
             method = quantization if quantize else DEFAULT_METHOD
-            export_onnx(hf_dir, out, max_length=max_length, quantize=quantize, method=method)
+            # One window, as PyTorch truncates: the same computation in every row (serving reads
+            # long comments in several windows; the "as served" row shows that).
+            export_onnx(hf_dir, out, max_length=max_length, quantize=quantize, method=method, max_windows=1)
             return Model(info, TransformerBackend.load(out, len(LABEL_NAMES), labels=LABEL_NAMES))
 
         return load

@@ -78,3 +78,35 @@ def test_bad_weights_and_files_are_refused(
     (broken / ENSEMBLE_FILE).unlink()
     with pytest.raises(ArtifactError, match=r"ensemble\.json is missing"):
         EnsembleBackend.load(broken, LABEL_NAMES)
+
+
+def test_occlusion_rescores_the_linear_half_only(
+    parts: tuple[TransformerBackend, LinearBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.artifact import ArtifactInfo
+    from models.calibration import Calibrator
+    from models.scoring import Model
+
+    transformer, linear = parts
+    info = ArtifactInfo(
+        id="ensemble-test",
+        kind="ensemble",
+        labels=LABEL_NAMES,
+        thresholds=dict.fromkeys(LABEL_NAMES, 0.0),  # every label flagged: every label explained
+        calibration={name: Calibrator() for name in LABEL_NAMES},
+        files={},
+        versions={},
+        created_at="",
+    )
+    model = Model(info, EnsembleBackend(transformer, linear, [0.5] * N, LABEL_NAMES))
+    calls: list[int] = []
+    original = transformer.predict_raw
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return original(texts)
+
+    monkeypatch.setattr(transformer, "predict_raw", counting)
+    (prediction,) = model.predict(["thanks for the article, you idiot"])
+    assert calls == [1]  # the transformer scored the text once; no per-word rescoring
+    assert prediction.spans and {s.label for s in prediction.spans} <= set(LABEL_NAMES)
