@@ -23,22 +23,18 @@ from numpy.typing import NDArray
 
 from models import linear, transformer
 from models.errors import ArtifactError
+from models.spans import logit
 
 ENSEMBLE_FILE = "ensemble.json"
 FORMAT = 1
 PINNED_LIBRARIES = linear.PINNED_LIBRARIES + transformer.PINNED_LIBRARIES
 
 
-def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.asarray(np.log(p) - np.log1p(-p), dtype=np.float64)
-
-
 def blend(
     p_transformer: NDArray[np.float64], p_linear: NDArray[np.float64], weights: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Per-label logit blend of two (n, L) probability arrays; `weights` (L,) go to the transformer."""
-    z = weights * _logit(p_transformer) + (1.0 - weights) * _logit(p_linear)
+    z = weights * logit(p_transformer) + (1.0 - weights) * logit(p_linear)
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 

@@ -56,8 +56,8 @@ def occlusion_spans(
             Span(labels[j], words[0][0], words[0][1], float(base_scores[j])) for j in label_indices if words
         ]
     variants = [text[:s] + " " + text[e:] for s, e in words]
-    occluded = _logit(score_fn(variants))
-    base = _logit(np.asarray(base_scores, dtype=np.float64))
+    occluded = logit(score_fn(variants))
+    base = logit(np.asarray(base_scores, dtype=np.float64))
     spans: list[Span] = []
     for j in label_indices:
         drops = base[j] - occluded[:, j]
@@ -99,7 +99,8 @@ def token_spans(
     return _merge(text, words, keep, word_score, label)
 
 
-def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+def logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Log-odds of probabilities, clipped away from 0 and 1."""
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return np.asarray(np.log(p) - np.log1p(-p), dtype=np.float64)
 

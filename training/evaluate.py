@@ -122,27 +122,6 @@ def task_metrics(
 TOXIC_SPAN_LABELS = ("toxicity", "insult", "threat", "identity_attack", "profanity")
 
 
-def _chars(spans: list[Any], labels: tuple[str, ...]) -> set[int]:
-    chars: set[int] = set()
-    for span in spans:
-        label = span["label"] if isinstance(span, dict) else span.label
-        if label in labels:
-            start, end = (span["start"], span["end"]) if isinstance(span, dict) else (span.start, span.end)
-            chars.update(range(int(start), int(end)))
-    return chars
-
-
-def span_f1(predicted: set[int], gold: set[int]) -> float:
-    """SemEval 2021 toxic-spans character F1 of one text (1.0 when both are empty)."""
-    if not predicted and not gold:
-        return 1.0
-    if not predicted or not gold:
-        return 0.0
-    overlap = len(predicted & gold)
-    precision, recall = overlap / len(predicted), overlap / len(gold)
-    return 0.0 if overlap == 0 else 2 * precision * recall / (precision + recall)
-
-
 def span_metrics(model: Model, test: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
     """Character F1 of the served spans against civil_comments' majority toxic spans (SemEval 2021)."""
     rows = test[test["corpus"] == "civil_comments"]
@@ -151,11 +130,15 @@ def span_metrics(model: Model, test: pd.DataFrame) -> dict[str, dict[str, float 
     texts = rows["text"].tolist()
     predictions = model.predict(texts, spans=True)
     scores = [
-        span_f1(_chars(p.spans, TOXIC_SPAN_LABELS), _chars(list(gold), ("toxicity",)))
+        metrics.span_f1(
+            metrics.span_chars(p.spans, TOXIC_SPAN_LABELS), metrics.span_chars(list(gold), ("toxicity",))
+        )
         for p, gold in zip(predictions, rows["spans"], strict=True)
     ]
     with_gold = [
-        f for f, gold in zip(scores, rows["spans"], strict=True) if _chars(list(gold), ("toxicity",))
+        f
+        for f, gold in zip(scores, rows["spans"], strict=True)
+        if metrics.span_chars(list(gold), ("toxicity",))
     ]
     return {
         "civil_comments toxic spans": {

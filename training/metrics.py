@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Literal, NamedTuple, TypedDict
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -383,3 +384,25 @@ def cross_domain_flag_rate(p: ArrayLike, threshold: float) -> float:
     if not np.isfinite(scores).all():
         raise ValueError("p must be finite")
     return float(np.mean(scores >= thr))
+
+
+def span_chars(spans: Sequence[Any], labels: tuple[str, ...]) -> set[int]:
+    """Character offsets covered by the spans (dicts or Span objects) of the given labels."""
+    chars: set[int] = set()
+    for span in spans:
+        label = span["label"] if isinstance(span, dict) else span.label
+        if label in labels:
+            start, end = (span["start"], span["end"]) if isinstance(span, dict) else (span.start, span.end)
+            chars.update(range(int(start), int(end)))
+    return chars
+
+
+def span_f1(predicted: set[int], gold: set[int]) -> float:
+    """SemEval 2021 toxic-spans character F1 of one text (1.0 when both are empty)."""
+    if not predicted and not gold:
+        return 1.0
+    if not predicted or not gold:
+        return 0.0
+    overlap = len(predicted & gold)
+    precision, recall = overlap / len(predicted), overlap / len(gold)
+    return 0.0 if overlap == 0 else 2 * precision * recall / (precision + recall)

@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from models.spans import token_spans
+from training.metrics import span_chars, span_f1
 
 logger = logging.getLogger(__name__)
 
@@ -182,26 +183,6 @@ def _fit_linear(
     return w.numpy().astype(np.float32), b.numpy().astype(np.float32)
 
 
-def _char_f1(predicted: set[int], gold: set[int]) -> float:
-    if not predicted and not gold:
-        return 1.0
-    overlap = len(predicted & gold)
-    if overlap == 0:
-        return 0.0
-    p, r = overlap / len(predicted), overlap / len(gold)
-    return 2 * p * r / (p + r)
-
-
-def _chars(spans: list[Any], label: str) -> set[int]:
-    out: set[int] = set()
-    for span in spans:
-        span_label = span["label"] if isinstance(span, dict) else span.label
-        if span_label == label:
-            s, e = (span["start"], span["end"]) if isinstance(span, dict) else (span.start, span.end)
-            out.update(range(int(s), int(e)))
-    return out
-
-
 def _choose_thresholds(
     tokens: _Tokens,
     df: pd.DataFrame,
@@ -219,14 +200,17 @@ def _choose_thresholds(
             chosen.append(0.5)
             continue
         texts = df["text"].tolist()
-        gold = [_chars(list(df["spans"].iloc[i]), name) for i in rows]
+        gold = [span_chars(list(df["spans"].iloc[i]), (name,)) for i in rows]
         best = (-1.0, 0.5)
         for t in THRESHOLD_GRID:
             f1 = float(
                 np.mean(
                     [
-                        _char_f1(
-                            _chars(token_spans(texts[i], tokens.offsets[i], probs[i][:, k], t, name), name), g
+                        span_f1(
+                            span_chars(
+                                token_spans(texts[i], tokens.offsets[i], probs[i][:, k], t, name), (name,)
+                            ),
+                            g,
                         )
                         for i, g in zip(rows, gold, strict=True)
                     ]

@@ -18,6 +18,7 @@ import numpy as np
 from models.registry import Registry, default_registry_dir
 from training import metrics
 from training.dataset import add_cross_corpus_negatives, build_dataset, load_bias_madlibs
+from training.options import TrainConfig
 from training.train import calibrate_and_threshold
 
 CAPS = (0.05, 0.10, 0.20)
@@ -34,7 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = registry.load(args.model or registry.active_id())
     j = model.labels.index("toxicity")
     df = build_dataset()
-    val = add_cross_corpus_negatives(df, weight=0.3, max_per_corpus=4000, seed=13)
+    defaults = TrainConfig()  # the validation rows `moderation train` calibrates on
+    val = add_cross_corpus_negatives(
+        df,
+        weight=defaults.negative_weight,
+        max_per_corpus=defaults.max_negatives_per_corpus,
+        seed=defaults.seed,
+    )
     val = val[val["split"] == "validation"].reset_index(drop=True)
     raw = model.raw_scores(val["text"].tolist())
     cuts = {"served": model.info.thresholds["toxicity"]}

@@ -9,6 +9,7 @@ skipped, with the reason, only when no server answers at MODERATION_TEST_POSTGRE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -47,9 +48,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh, migrated schema; the schema is dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_schema(prefix: str) -> Iterator[str]:
+    """A URL whose search_path is a new, empty schema, dropped on exit; skips when no server answers."""
     admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     try:
         with admin.connect() as connection:
@@ -57,20 +58,26 @@ def postgres_url() -> Iterator[str]:
     except SQLAlchemyError as exc:
         admin.dispose()
         pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}: {type(exc).__name__}")
-    schema = f"moderation_test_{os.getpid()}_{secrets.token_hex(4)}"
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
     try:
-        database = Database.from_url(url)
-        migrate.upgrade(database.engine)
-        database.dispose()
-        yield url
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh, migrated schema; the schema is dropped afterwards."""
+    with fresh_postgres_schema("moderation_test") as url:
+        database = Database.from_url(url)
+        migrate.upgrade(database.engine)
+        database.dispose()
+        yield url
 
 
 def _empty_postgres(url: str) -> None:

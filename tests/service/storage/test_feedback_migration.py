@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import inspect, text
 
 from service.storage import migrate
 from service.storage.db import Database
 from service.storage.tables import RetrainRunRow, ScoreSuggestionRow, utcnow
-from tests.service.conftest import POSTGRES_URL
+from tests.service.conftest import fresh_postgres_schema
 
 NEW_TABLES = {"score_suggestions", "retrain_runs"}
 
@@ -28,25 +24,12 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[D
         yield database
         database.dispose()
         return
-    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL}: {type(exc).__name__}")
-    schema = f"migration_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    database = Database.from_url(f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}")
-    try:
-        yield database
-    finally:
-        database.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema("migration_test") as url:
+        database = Database.from_url(url)
+        try:
+            yield database
+        finally:
+            database.dispose()
 
 
 def _tables(database: Database) -> set[str]:
