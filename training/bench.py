@@ -115,13 +115,19 @@ def stand_in_hf(directory: Path) -> Path:
     return directory
 
 
-ARCHITECTURE_VARIANTS = ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "onnx int8-dynamic")
-
-
 def transformer_candidates(
-    hf_dir: Path, name: str, workdir: Path, *, max_length: int = 128, threads: int | None = None
+    hf_dir: Path,
+    name: str,
+    workdir: Path,
+    *,
+    max_length: int = 128,
+    threads: int | None = None,
+    calibration_texts: Sequence[str] = (),
 ) -> list[Candidate]:
-    """The same network as PyTorch fp32, ONNX fp32 and both ONNX int8 exports (identity calibration)."""
+    """The same network as PyTorch fp32, ONNX fp32 and each ONNX int8 export (identity calibration).
+
+    `calibration_texts` (training comments) calibrate the int8-token export's activation ranges.
+    """
     info = _hf_only_info(hf_dir)
 
     def torch_backend() -> Model:
@@ -143,7 +149,15 @@ def transformer_candidates(
             method = quantization if quantize else DEFAULT_METHOD
             # One window, as PyTorch truncates: the same computation in every row (serving reads
             # long comments in several windows; the "as served" row shows that).
-            export_onnx(hf_dir, out, max_length=max_length, quantize=quantize, method=method, max_windows=1)
+            export_onnx(
+                hf_dir,
+                out,
+                max_length=max_length,
+                quantize=quantize,
+                method=method,
+                max_windows=1,
+                calibration_texts=calibration_texts,
+            )
             return Model(info, TransformerBackend.load(out, len(LABEL_NAMES), labels=LABEL_NAMES))
 
         return load
@@ -210,8 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             hf_dir, name = stand_in_hf(Path(tmp) / "stand-in"), "MiniLM-L6 stand-in (same network)"
             print("no fine-tuned PyTorch folder here: the transformer rows time the pretrained encoder")
             print("with an untrained head, which runs exactly the same computation")
+        calibration = df[df["split"] == "train"].sample(n=256, random_state=0)["text"].tolist()
         rows = transformer_candidates(
-            hf_dir, name, Path(tmp), max_length=args.max_length, threads=args.threads
+            hf_dir,
+            name,
+            Path(tmp),
+            max_length=args.max_length,
+            threads=args.threads,
+            calibration_texts=calibration,
         )
         if served_id:
             rows.append(Candidate(served_id, "as served", functools.partial(registry.load, served_id)))

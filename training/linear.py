@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,13 +94,17 @@ def _auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float:
 
 
 def fit_linear(
-    train: pd.DataFrame, config: LinearConfig, validation: pd.DataFrame | None = None
+    train: pd.DataFrame,
+    config: LinearConfig,
+    validation: pd.DataFrame | None = None,
+    labels: Sequence[str] = LABEL_NAMES,
 ) -> tuple[LinearBackend, dict[str, float]]:
     """Fit vectorizers and one logistic head per label; returns the backend and each head's C.
 
     With `validation`, each label's C is picked from `config.C_grid` by ROC-AUC on the label's
     native validation rows (toxicity-style labels want more regularisation than spam or
-    misinformation, whose corpora are small and distinctive).
+    misinformation, whose corpora are small and distinctive). Only `labels` get a head (the others
+    stay at 0.5), for experiments that need one.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -115,6 +120,8 @@ def fit_linear(
     intercept = np.zeros(len(LABEL_NAMES), dtype=np.float32)
     chosen: dict[str, float] = {}
     for j, label in enumerate(LABEL_NAMES):
+        if label not in labels:
+            continue
         rows, targets, weights = _label_rows(train, label, config.rare_positive_boost)
         if len(np.unique(targets)) < 2:
             logger.warning("label %s has a single class in training; its head stays at 0.5", label)

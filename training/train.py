@@ -155,7 +155,7 @@ def _fit_transformer(
     result = fine_tune(train, val, tf, work / "hf")
     # Imported after the long fine-tuning so that a rerun with the same --checkpoint-dir resumes.
     from models.transformer import TransformerBackend
-    from training.export import export_onnx, parity
+    from training.export import CALIBRATION_TEXTS, export_onnx, parity
     from training.span_head import fit_span_head
 
     head = fit_span_head(result.hf_dir, span_train, val, max_length=tf.max_length, seed=tf.seed)
@@ -164,7 +164,14 @@ def _fit_transformer(
     if onnx_dir.exists():
         shutil.rmtree(onnx_dir)
     onnx_dir.mkdir(parents=True)
-    export_onnx(result.hf_dir, onnx_dir, max_length=tf.max_length, quantize=True)
+    calibration = span_train.sample(n=min(len(span_train), CALIBRATION_TEXTS), random_state=tf.seed)
+    export_onnx(
+        result.hf_dir,
+        onnx_dir,
+        max_length=tf.max_length,
+        quantize=True,
+        calibration_texts=calibration["text"].tolist(),
+    )
     backend = TransformerBackend.load(onnx_dir, len(LABEL_NAMES))
     check = parity(result.hf_dir, backend, val["text"].tolist())
     logger.info("ONNX int8 parity on validation: %s", check)

@@ -18,12 +18,15 @@ def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_hf_folder_gives_every_variant_of_the_same_network(hf_dir: Path, tmp_path: Path) -> None:
-    rows = bench.transformer_candidates(hf_dir, "tiny", tmp_path, max_length=32)
+    rows = bench.transformer_candidates(
+        hf_dir, "tiny", tmp_path, max_length=32, calibration_texts=["a comment", "another comment"]
+    )
     assert [r.variant for r in rows] == [
         "pytorch fp32",
         "onnx fp32",
         "onnx int8-blockwise",
         "onnx int8-dynamic",
+        "onnx int8-token",
     ]
     texts = ["you idiot", "thanks for the article"] * 4
     for row in rows:
@@ -51,6 +54,7 @@ def test_main_prints_one_table(
     monkeypatch.setenv(THREADS_ENV, "1")  # main() sets it for --threads; monkeypatch restores it
     assert bench.main(["--hf-dir", str(hf_dir), "--n", "8", "--single", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for variant in ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "onnx int8-dynamic", "as served"):
+    variants = ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "onnx int8-dynamic", "onnx int8-token")
+    for variant in (*variants, "as served"):
         assert variant in out
     assert "x pytorch" in out and "1.00" in out

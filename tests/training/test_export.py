@@ -94,6 +94,32 @@ def test_dynamic_int8_is_still_selectable(hf_dir: Path, fp32_dir: Path, tmp_path
     assert report["mean_abs_diff"] < 0.005
 
 
+def test_per_token_int8_quantizes_every_layer_but_the_heads(
+    hf_dir: Path, fp32_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    calibration = ["a calibration comment", "another one, somewhat longer than the first", "short"] * 4
+    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-token", calibration_texts=calibration)
+    graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
+    ops = [node.op_type for node in graph.node]
+    # 2 layers x (query, key, value, attention output, FFN up, FFN down); pooler and head (Gemm) stay fp32.
+    assert ops.count("MatMulIntegerToFloat") == 12
+    assert "Gemm" in ops
+    backend = TransformerBackend.load(tmp_path, N, threads=1, batch_size=1)
+    assert backend.config.quantization == "int8-token"
+    alone = backend.predict_raw(TEXTS)
+    backend.batch_size = len(TEXTS)
+    # One activation scale per token: a comment's scores do not depend on the rest of its batch.
+    np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-6)
+    report = parity(hf_dir, backend, TEXTS * 5)
+    assert report["quantization"] == "int8-token"
+    assert report["max_abs_diff"] < 0.02
+    assert report["mean_abs_diff"] < 0.005
+    with pytest.raises(ValueError, match="calibration_texts"):
+        export_onnx(hf_dir, tmp_path / "none", max_length=32, method="int8-token")
+
+
 def test_torch_backend_truncates_like_the_served_model(hf_dir: Path, fp32_dir: Path) -> None:
     reference = TorchBackend.load(hf_dir, max_length=32, batch_size=3).predict_raw(TEXTS)
     assert reference.shape == (len(TEXTS), N) and reference.dtype == np.float64

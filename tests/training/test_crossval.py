@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training import crossval
+from training.dataset import build_dataset
+from training.splits import write_split_files
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_folds_are_stratified_disjoint_and_cover_every_row() -> None:
+    y = np.array([1.0] * 10 + [0.0] * 40)
+    parts = crossval.folds(y, 5, seed=0)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(50))
+    assert [int(y[p].sum()) for p in parts] == [2] * 5
+    assert [len(p) for p in parts] == [10] * 5
+    assert [p.tolist() for p in crossval.folds(y, 5, seed=0)] == [p.tolist() for p in parts]
+
+
+def test_each_fold_is_scored_by_a_model_that_never_saw_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES, data)
+    write_split_files(data)
+    df = build_dataset(data)
+    prct = df[df["corpus"] == crossval.CORPUS]
+    k = 2
+    trained_on: list[set[str]] = []
+    fit = crossval.fit_linear
+
+    def spy(train, config, validation=None, labels=()):  # type: ignore[no-untyped-def]
+        trained_on.append(set(train["text"]))
+        return fit(train, config, validation, labels)
+
+    monkeypatch.setattr(crossval, "fit_linear", spy)
+    result = crossval.cross_validate(df, k=k, seed=1, C=4.0)
+    held_out = [set(prct["text"].iloc[p]) for p in crossval.folds(prct["conspiracy"].to_numpy(), k, 1)]
+    assert len(trained_on) == k
+    for seen, held in zip(trained_on, held_out, strict=True):
+        assert held and not seen & held  # no held-out comment among the fold's training rows
+        assert set(prct["text"]) - held <= seen  # the other folds' PRCT comments were trained on
+    assert result["rows"] == int(prct["conspiracy"].notna().sum())
+    assert result["positives"] == int(prct["conspiracy"].sum())
+    assert len(result["roc_auc_per_fold"]) == k
+    assert all(0.0 <= auc <= 1.0 for auc in result["roc_auc_per_fold"])
+    assert 0.0 <= result["roc_auc_pooled"] <= 1.0
+
+
+def test_too_few_rows_or_folds_is_an_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES, data)
+    write_split_files(data)
+    df = build_dataset(data)
+    with pytest.raises(ValueError, match="too few"):
+        crossval.cross_validate(df, k=1000)
+    assert crossval.main(["--folds", "1"]) == 2
