@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.models_cmd import add_gate_arguments
 
     add_gate_arguments(mp)
+    mr = msub.add_parser(
+        "recalibrate",
+        help="store a copy of a model with calibration and thresholds refitted on validation by this code",
+    )
+    mr.add_argument("model_id")
+    mr.add_argument("--data-dir", type=Path, help="corpora folder (default: training/data)")
     msub.add_parser("rollback", help="reactivate the previously active model")
     msub.add_parser("history", help="promotions and rollbacks, as JSON lines, oldest first")
     p.set_defaults(func=_cmd_models)

@@ -63,6 +63,10 @@ def run(args: argparse.Namespace, registry: Registry) -> int:
         return 0
     if action == "promote":
         return promote(args, registry)
+    if action == "recalibrate":
+        from training.cli import recalibrate
+
+        return recalibrate(args, registry)
     if action == "history":
         for entry in registry.promotions():
             print(json.dumps(entry, sort_keys=True))

@@ -33,6 +33,20 @@ def train(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
+def recalibrate(args: argparse.Namespace, registry: Registry) -> int:
+    """Store a recalibrated copy of a model, print its evaluation summary; exit code."""
+    from training.train import recalibrate as run_recalibration
+    from training.train import summary
+
+    command = f"moderation models recalibrate {args.model_id}"
+    started = time.monotonic()
+    info, report = run_recalibration(registry, args.model_id, command, data_dir=args.data_dir)
+    print(summary(report))
+    print(f"\nrecalibrated {args.model_id} as {info.id} in {time.monotonic() - started:.0f}s -> {info.path}")
+    print(f"report: {info.path}/report.md; promote with: moderation models promote {info.id}")
+    return 0
+
+
 def evaluate(args: argparse.Namespace, registry: Registry) -> int:
     """Evaluate a stored model on the standing test splits; exit code."""
     from training.evaluate import evaluate_model, load_eval_data

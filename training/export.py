@@ -270,6 +270,7 @@ def _quantize_per_token(
     target: Path,
     calibration: Sequence[dict[str, NDArray[np.int64]]],
     alpha: float = 0.5,
+    fp32_down_projections: bool = False,
 ) -> None:
     """int8 weights (per output channel) and int8 activations with one scale per token, smoothed.
 
@@ -293,6 +294,8 @@ def _quantize_per_token(
     def weight_of(node: Any) -> NDArray[np.float32] | None:
         init = initializers.get(node.input[1]) if node.op_type == "MatMul" else None
         if init is None or len(init.dims) != 2 or init.dims[1] < HEAD_COLUMNS:
+            return None
+        if fp32_down_projections and init.dims[0] > init.dims[1]:  # FFN down-projection (narrows)
             return None
         return numpy_helper.to_array(init).astype(np.float32)
 

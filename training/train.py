@@ -7,6 +7,7 @@ import logging
 import platform
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -325,3 +326,66 @@ def summary(report: dict[str, Any]) -> str:
     if report.get("feedback"):
         text += "\n" + format_feedback(report["feedback"])
     return text
+
+
+def recalibrate(
+    registry: Registry, artifact_id: str, command: str, *, data_dir: Path | None = None
+) -> tuple[ArtifactInfo, dict[str, Any]]:
+    """A new artifact with the same network files and freshly fitted calibration and thresholds.
+
+    The calibrators and cuts are refitted on the validation split with this code's calibration
+    (the source's method, identity cap and negatives settings), then the new artifact is evaluated
+    like a trained one. Nothing is retrained; the source is left as it was. Not promoted.
+    """
+    from dataclasses import replace
+
+    started = datetime.now(UTC)
+    source = registry.get(artifact_id)
+    if source.path is None:
+        raise ArtifactError(f"{artifact_id}: no folder to copy from")
+    model = registry.load(artifact_id)
+    settings = dict((source.training or {}).get("config") or {})
+    defaults = TrainConfig()
+    df = build_dataset(data_dir) if data_dir else build_dataset()
+    data = load_eval_data(data_dir, frame=df)
+    augmented = add_cross_corpus_negatives(
+        df,
+        weight=float(settings.get("negative_weight", defaults.negative_weight)),
+        max_per_corpus=settings.get("max_negatives_per_corpus", defaults.max_negatives_per_corpus),
+        seed=int(settings.get("seed", defaults.seed)),
+    )
+    val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
+    method = str(settings.get("calibration", defaults.calibration))
+    cap = settings.get("identity_fpr_cap")
+    logger.info("recalibrating %s on %d validation rows (%s)", artifact_id, len(val), method)
+    calibrators, thresholds = calibrate_and_threshold(
+        model.raw_scores(val["text"].tolist()),
+        val,
+        method,
+        identity_fpr_cap=float(cap) if cap is not None else None,
+    )
+    baseline = _baseline_report(registry, data)
+    with registry.stage(source.kind) as staged:
+        for name in source.files:
+            target = staged.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source.path / name, target)
+        staged.info = replace(
+            source,
+            id=staged.id,
+            thresholds=thresholds,
+            calibration=calibrators,
+            files=dict.fromkeys(source.files, ""),
+            created_at=started.isoformat(timespec="seconds"),
+            command=command,
+            metrics={},
+            training={**(source.training or {}), "recalibrated_from": source.id},
+            path=None,
+        )
+        registry.seal(staged)
+        new_model = Model.load(staged.path)
+        report, inputs = evaluate_model(new_model, data, baseline=baseline)
+        write_report(report, staged.path, inputs)
+        staged.info.metrics = headline_metrics(report)
+        (staged.path / "MODEL_CARD.md").write_text(render_model_card(staged.info, report), encoding="utf-8")
+    return staged.info, report

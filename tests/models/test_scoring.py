@@ -73,6 +73,24 @@ def test_isotonic_calibration_roundtrip_and_single_class() -> None:
         Calibrator.from_json({"method": "magic"})
 
 
+def test_isotonic_calibration_has_no_cliffs() -> None:
+    # A rare label: 15 positives among 2,000 scores, as threat has on validation.
+    rng = np.random.default_rng(0)
+    raw = np.r_[rng.beta(1, 20, 1985), rng.beta(4, 6, 15)]
+    y = np.r_[np.zeros(1985), np.ones(15)]
+    cal = fit_calibrator(raw, y, method="isotonic")
+    grid = np.linspace(0, 1, 20001)
+    out = cal.apply(grid)
+    assert np.all(np.diff(out) >= 0)  # monotone
+    # A raw change of 0.001 moves the calibrated score by far less than a step of the staircase
+    # (a plain isotonic fit jumps by up to its whole step between neighbouring scores here).
+    shift = np.abs(cal.apply(np.clip(grid + 0.001, 0, 1)) - out)
+    steps = np.diff(np.unique(np.round(np.array(cal.y), 3)))
+    assert shift.max() < 0.5 * steps.max()
+    # Still a calibration: the mean calibrated score is near the positive rate (0.75%).
+    assert abs(cal.apply(raw).mean() - y.mean()) < 0.02
+
+
 def test_occlusion_finds_the_word_that_matters() -> None:
     def score(texts: object) -> np.ndarray:
         return np.array([[0.9 if "idiot" in t else 0.1] for t in texts])  # type: ignore[union-attr]

@@ -81,6 +81,17 @@ def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixt
     again = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert again["labels"]["toxicity"]["roc_auc"] == pytest.approx(report["labels"]["toxicity"]["roc_auc"])
 
+    # A recalibrated copy: the same network files, calibration and cuts refitted, evaluated, not promoted.
+    assert run(root, "models", "recalibrate", info.id) == 0
+    assert "recalibrated" in capsys.readouterr().out
+    [copy] = [other for other in registry.list() if other.id != info.id]
+    assert copy.files == info.files and copy.kind == info.kind
+    assert copy.training["recalibrated_from"] == info.id and copy.metrics
+    assert set(copy.thresholds) == set(info.thresholds)
+    assert (registry.path(copy.id) / "report.json").is_file()
+    assert registry.active_id() == info.id
+    assert run(root, "models", "recalibrate", "no-such-model") != 0
+
 
 @pytest.mark.slow
 def test_interrupted_training_leaves_no_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

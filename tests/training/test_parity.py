@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.registry import Registry
+from tests.tiny_transformer import TEXTS, make_tiny_hf, store_transformer
+from training import parity
+from training.export import export_onnx
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_hf(tmp_path_factory.mktemp("tiny") / "hf")
+
+
+def test_served_scores_of_an_exact_export_match_pytorch(
+    registry: Registry, hf_dir: Path, tmp_path: Path
+) -> None:
+    export_onnx(hf_dir, tmp_path / "fp32", max_length=32, quantize=False)
+    model = registry.load(store_transformer(registry, tmp_path / "fp32"))
+    report = parity.served_parity(model, hf_dir, TEXTS)
+    assert report["n"] == len(TEXTS) and report["quantization"] == "none"
+    assert report["raw_max_abs_diff"] < 1e-4 and report["served_max_abs_diff"] < 1e-4
+    assert report["flag_changes"] == 0
+
+
+def test_quantized_export_shows_its_difference(registry: Registry, hf_dir: Path, tmp_path: Path) -> None:
+    export_onnx(hf_dir, tmp_path / "int8", max_length=32, method="int8-dynamic")
+    model = registry.load(store_transformer(registry, tmp_path / "int8"))
+    report = parity.served_parity(model, hf_dir, TEXTS * 3)
+    assert report["quantization"] == "int8-dynamic"
+    assert 0 < report["raw_max_abs_diff"] < 0.1
+    assert set(report["served_max_abs_diff_per_label"]) == set(model.labels)
+
+
+def test_cli_errors_are_clear(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODERATION_REGISTRY_DIR", str(registry.root))
+    assert parity.main(["no-such-model", "--hf-dir", str(tmp_path)]) == 1
+    assert "error:" in capsys.readouterr().err

@@ -1,0 +1,96 @@
+"""Parity of the served scores: `python -m training.parity ARTIFACT --hf-dir DIR`.
+
+`training.export.parity` compares the network's raw sigmoid scores, ONNX against PyTorch. What a
+newsroom sees is the artifact's final score: for an ensemble, the transformer's logit blended with
+the linear model's, then calibrated. This scores the validation split through the artifact twice,
+once with its ONNX transformer and once with the PyTorch model it was exported from in its place
+(the first max_length tokens in both, as PyTorch truncates), and reports the largest differences of
+the raw network score and of the served (blended, calibrated) score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.ensemble import EnsembleBackend, blend
+from models.errors import ModerationError
+from models.registry import Registry, default_registry_dir
+from models.scoring import Model
+from models.transformer import TransformerBackend
+from training.export import TorchBackend
+
+
+def served_parity(model: Model, hf_dir: Path, texts: Sequence[str], batch_size: int = 32) -> dict[str, Any]:
+    """Max and mean |difference| of raw and served scores, ONNX transformer vs its PyTorch source."""
+    backend = model.backend
+    onnx_half = backend.transformer if isinstance(backend, EnsembleBackend) else backend
+    if not isinstance(onnx_half, TransformerBackend):
+        raise ValueError(f"{model.id} has no ONNX transformer (kind {model.info.kind})")
+    config = onnx_half.config
+    texts = list(texts)
+    torch_raw = TorchBackend.load(hf_dir, config.max_length, batch_size).predict_raw(texts)
+    windows, onnx_half.max_windows = onnx_half.max_windows, 1
+    try:
+        onnx_raw = onnx_half.predict_raw(texts)
+    finally:
+        onnx_half.max_windows = windows
+    if isinstance(backend, EnsembleBackend):
+        linear_raw = backend.linear.predict_raw(texts)
+        served_onnx = blend(onnx_raw, linear_raw, backend.weights)
+        served_torch = blend(torch_raw, linear_raw, backend.weights)
+    else:
+        served_onnx, served_torch = onnx_raw, torch_raw
+    raw_diff = np.abs(onnx_raw - torch_raw)
+    served_diff = np.abs(model.calibrate(served_onnx) - model.calibrate(served_torch))
+    labels = list(model.labels)
+    return {
+        "model": model.id,
+        "n": len(texts),
+        "quantization": config.quantization,
+        "raw_max_abs_diff": float(raw_diff.max()),
+        "raw_mean_abs_diff": float(raw_diff.mean()),
+        "served_max_abs_diff": float(served_diff.max()),
+        "served_mean_abs_diff": float(served_diff.mean()),
+        "served_max_abs_diff_per_label": dict(zip(labels, map(float, served_diff.max(axis=0)), strict=True)),
+        # Decisions that change: a score on one side of its label's threshold with ONNX, the other with PyTorch.
+        "flag_changes": int(
+            (model.flags(model.calibrate(served_onnx)) != model.flags(model.calibrate(served_torch))).sum()
+        ),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the parity report as JSON; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m training.parity", description=__doc__)
+    parser.add_argument("model", help="artifact id (ensemble or transformer)")
+    parser.add_argument(
+        "--hf-dir", type=Path, required=True, help="the fine-tuned PyTorch folder it was exported from"
+    )
+    parser.add_argument("--n", type=int, default=0, help="validation rows (default: all)")
+    args = parser.parse_args(argv)
+    from training.dataset import build_dataset
+
+    try:
+        model = Registry(default_registry_dir(os.environ)).load(args.model)
+        df = build_dataset()
+        val = df[df["split"] == "validation"]
+        if args.n:
+            val = val.sample(n=min(args.n, len(val)), random_state=0)
+        report = served_parity(model, args.hf_dir, val["text"].tolist())
+    except (ModerationError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
