@@ -119,6 +119,15 @@ def _architecture(info: ArtifactInfo) -> list[str]:
             f"ONNX ({parity.get('quantization')}) against PyTorch fp32 on {parity.get('n')} validation texts: "
             f"max |score difference| {parity.get('max_abs_diff', 0):.4f}, mean {parity.get('mean_abs_diff', 0):.5f}.",
         ]
+    served = fitted.get("parity_served") or {}
+    if served:
+        lines += [
+            "",
+            f"Served scores (blended and calibrated, as the service returns them) with the ONNX network vs "
+            f"the PyTorch one: max |difference| {served.get('served_max_abs_diff', 0):.4f}, mean "
+            f"{served.get('served_mean_abs_diff', 0):.5f}; {served.get('flag_changes', 0)} of "
+            f"{served.get('n', 0) * len(info.labels)} flags differ.",
+        ]
     head = fitted.get("span_head") or {}
     if head:
         lines += ["", "Span head (token level, on the encoder's last hidden states):", ""]

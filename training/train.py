@@ -293,6 +293,16 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         )
         registry.seal(staged)
         model = Model.load(staged.path)  # evaluate exactly what will be served
+        if fitted.get("hf_dir"):
+            from training.parity import served_parity
+
+            check = served_parity(model, Path(fitted["hf_dir"]), val["text"].tolist())
+            logger.info(
+                "served-score parity on validation: max %.4f, %d flags changed",
+                check["served_max_abs_diff"],
+                check["flag_changes"],
+            )
+            fitted["parity_served"] = check
         report, inputs = evaluate_model(model, data, baseline=baseline)
         if feedback is not None:
             report["feedback"] = _feedback_report(model, feedback, registry if config.compare else None)

@@ -142,6 +142,10 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert fitted["parity_validation"]["max_abs_diff"] < 0.02
     assert fitted["parity_validation"]["quantization"] == "int8-blockwise"
     assert set(fitted["ensemble_weights"]) <= set(info.labels)
+    served = fitted["parity_served"]  # the blended, calibrated scores, ONNX vs PyTorch network
+    assert served["raw_max_abs_diff"] == pytest.approx(fitted["parity_validation"]["max_abs_diff"], abs=1e-6)
+    assert 0 <= served["served_max_abs_diff"] < 1 and served["flag_changes"] >= 0
+    assert "Served scores" in (folder / "MODEL_CARD.md").read_text()
     model = Model.load(folder)
     assert "toxicity" in model.span_head_labels  # the fixture's civil comments carry spans
     (prediction,) = model.predict(["you are a stupid idiot"])
