@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -58,10 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="test comments for the batch throughput")
     parser.add_argument("--latency-requests", type=int, default=400, help="single-comment requests")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--model", help="artifact to serve and time (default: the active model)")
     args = parser.parse_args(argv)
 
     registry_dir = default_registry_dir(os.environ).resolve()
-    model = Registry(registry_dir).load()
+    model = Registry(registry_dir).load(args.model)
     texts = _test_texts(args.n)
     batches = [texts[i : i + 32] for i in range(0, len(texts), 32)]
 
@@ -72,10 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_process = len(texts) / (time.perf_counter() - start)
 
     with tempfile.TemporaryDirectory() as tmp:
+        served_registry = registry_dir
+        if args.model:
+            # A throw-away registry that sees the same artifacts, with the chosen one active: the
+            # real registry's active model is left alone.
+            served_registry = Path(tmp) / "registry"
+            served_registry.mkdir()
+            if (registry_dir / "artifacts").is_dir():
+                (served_registry / "artifacts").symlink_to(registry_dir / "artifacts")
+            Registry(served_registry).promote(model.id, actor="bench")
         env = {
             **os.environ,
             "MODERATION_DATA_DIR": tmp,
-            "MODERATION_REGISTRY_DIR": str(registry_dir),
+            "MODERATION_REGISTRY_DIR": str(served_registry),
             "MODERATION_RATE_LIMIT_PER_SECOND": "0",
             "MODERATION_WEBHOOKS_ENABLED": "false",
             "MODERATION_LOG_LEVEL": "WARNING",
