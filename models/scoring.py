@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from models.artifact import ArtifactInfo
 from models.errors import ArtifactError
-from models.spans import Span, occlusion_spans, token_spans
+from models.spans import Span, occlusion_spans, spans_from_drops, text_words, token_spans
 
 FloatArray = NDArray[np.float64]
 
@@ -173,8 +173,16 @@ class Model:
                     # would hide the effect of removing a word. A backend may name a cheaper
                     # `explainer` to rescore with (the ensemble: its linear half, ~30x faster).
                     explainer: Backend = getattr(self.backend, "explainer", self.backend)
-                    base = raw_row if explainer is self.backend else explainer.predict_raw([text])[0]
-                    text_spans.extend(occlusion_spans(explainer.predict_raw, text, base, rest, self.labels))
+                    words = text_words(text)
+                    if len(words) >= 2 and hasattr(explainer, "word_drops"):
+                        # A linear explainer knows each word's share of the logit: no rescoring.
+                        drops = explainer.word_drops(text, words)
+                        text_spans.extend(spans_from_drops(text, words, drops, rest, self.labels))
+                    else:
+                        base = raw_row if explainer is self.backend else explainer.predict_raw([text])[0]
+                        text_spans.extend(
+                            occlusion_spans(explainer.predict_raw, text, base, rest, self.labels)
+                        )
             results.append(
                 Prediction(
                     scores={name: float(row[j]) for j, name in enumerate(self.labels)},

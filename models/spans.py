@@ -1,7 +1,9 @@
-"""Character spans that explain a flagged label, by word occlusion.
+"""Character spans that explain a flagged label.
 
 Occlusion works with any scorer: remove one word at a time, rescore, and keep the words
-whose removal lowers the label's score the most. Adjacent kept words merge into a span.
+whose removal lowers the label's score the most. Adjacent kept words merge into a span. A backend
+that can tell each word's effect without rescoring (the linear model: its logit is a sum over
+n-gram features) gives the same selection those drops directly (`spans_from_drops`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class Span:
 ScoreFn = Callable[[Sequence[str]], NDArray[np.float64]]
 
 
+def text_words(text: str, max_words: int = 200) -> list[tuple[int, int]]:
+    """Character ranges of the words spans are made of (the first `max_words`)."""
+    return [(m.start(), m.end()) for m in WORD_RE.finditer(text)][:max_words]
+
+
 def occlusion_spans(
     score_fn: ScoreFn,
     text: str,
@@ -43,28 +50,45 @@ def occlusion_spans(
 ) -> list[Span]:
     """Spans for the labels at `label_indices`; `base_scores` are the text's full scores.
 
-    A word is kept when removing it lowers the label's log-odds by at least `min_drop` and by at
-    least `relative` times the largest drop; log-odds keep saturated scores (0.999) informative.
-    A span's score is its drop relative to the largest one (1.0 = the most important words).
+    Each word is removed in turn and the text rescored; see `spans_from_drops` for which words
+    are kept.
     """
     if not label_indices:
         return []
-    words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)][:max_words]
+    words = text_words(text, max_words)
     if len(words) < 2:
         # With a single word, that word is the whole evidence.
         return [
             Span(labels[j], words[0][0], words[0][1], float(base_scores[j])) for j in label_indices if words
         ]
     variants = [text[:s] + " " + text[e:] for s, e in words]
-    occluded = logit(score_fn(variants))
-    base = logit(np.asarray(base_scores, dtype=np.float64))
+    drops = logit(np.asarray(base_scores, dtype=np.float64))[None, :] - logit(score_fn(variants))
+    return spans_from_drops(text, words, drops, label_indices, labels, min_drop=min_drop, relative=relative)
+
+
+def spans_from_drops(
+    text: str,
+    words: list[tuple[int, int]],
+    drops: NDArray[np.float64],
+    label_indices: Sequence[int],
+    labels: Sequence[str],
+    *,
+    min_drop: float = 0.2,
+    relative: float = 0.3,
+) -> list[Span]:
+    """Spans from each word's effect on each label's log-odds, `drops` (n_words, n_labels).
+
+    A word is kept when removing it lowers the label's log-odds by at least `min_drop` and by at
+    least `relative` times the largest drop; log-odds keep saturated scores (0.999) informative.
+    A span's score is its drop relative to the largest one (1.0 = the most important words).
+    """
     spans: list[Span] = []
     for j in label_indices:
-        drops = base[j] - occluded[:, j]
-        top = float(drops.max())
+        column = drops[:, j]
+        top = float(column.max()) if len(column) else 0.0
         cut = max(min_drop, relative * top)
-        keep = [i for i, d in enumerate(drops) if d >= cut]
-        spans.extend(_merge(text, words, keep, drops / top if top > 0 else drops, labels[j]))
+        keep = [i for i, d in enumerate(column) if d >= cut]
+        spans.extend(_merge(text, words, keep, column / top if top > 0 else column, labels[j]))
     return spans
 
 
@@ -83,7 +107,7 @@ def token_spans(
     (T,) their probabilities for `label`. Whole words are kept (annotators mark words), adjacent
     kept words merge, and a span's score is the highest token probability inside it.
     """
-    words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)][:max_words]
+    words = text_words(text, max_words)
     if not words or len(offsets) == 0:
         return []
     starts = np.array([s for s, _ in words])

@@ -99,3 +99,43 @@ def test_occlusion_finds_the_word_that_matters() -> None:
     spans = occlusion_spans(score, text, np.array([0.9]), [0], ["toxicity"])
     assert [(text[s.start : s.end], s.label) for s in spans] == [("idiot", "toxicity")]
     assert occlusion_spans(score, text, np.array([0.9]), [], ["toxicity"]) == []
+
+
+def test_linear_word_drops_agree_with_occlusion() -> None:
+    from models.spans import logit, text_words
+    from tests.conftest import make_backend
+
+    backend = make_backend()
+    text = "well, you are a stupid idiot today"
+    words = text_words(text)
+    drops = backend.word_drops(text, words)
+    assert drops.shape == (len(words), backend.coef.shape[0])
+    raw = backend.predict_raw([text])[0]
+    j = 0  # toxicity
+    occluded = logit(raw)[None, :] - logit(backend.predict_raw([text[:s] + " " + text[e:] for s, e in words]))
+    # One transform approximates one rescoring per word closely.
+    assert np.corrcoef(drops[:, j], occluded[:, j])[0, 1] > 0.9
+    assert int(np.argmax(drops[:, j])) == int(np.argmax(occluded[:, j]))
+    assert text[slice(*words[int(np.argmax(drops[:, j]))])] in {"stupid", "idiot"}
+    assert backend.word_drops(text, []).shape == (0, backend.coef.shape[0])
+    # Characters that lowercase to two (offsets would drift) fall back to the original text.
+    odd = "İstanbul idiot"
+    assert backend.word_drops(odd, text_words(odd)).shape == (2, backend.coef.shape[0])
+
+
+def test_linear_spans_need_no_rescoring(
+    registry: Registry, tiny_model_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = registry.load()
+    calls: list[int] = []
+    original = model.backend.predict_raw
+
+    def counting(texts):  # type: ignore[no-untyped-def]
+        calls.append(len(texts))
+        return original(texts)
+
+    monkeypatch.setattr(model.backend, "predict_raw", counting)
+    (pred,) = model.predict(["well, you are a stupid idiot today"])
+    assert "toxicity" in pred.flagged
+    assert calls == [1]  # the scoring pass only: no occlusion variants
+    assert any("idiot" in "well, you are a stupid idiot today"[s.start : s.end] for s in pred.spans)
