@@ -66,9 +66,9 @@ class EnsembleBackend:
 
     @property
     def explainer(self) -> linear.LinearBackend:
-        """What occlusion rescores for the labels the span head does not cover (spam,
-        misinformation): the linear half, one word removed at a time, at ~2,500 texts/s instead
-        of rescoring the transformer once per word."""
+        """What explains the labels the span head does not cover (spam, misinformation): the
+        linear half, whose word effects come from one transform (`LinearBackend.word_drops`)
+        instead of rescoring the transformer once per word."""
         return self.linear
 
     def predict_raw(self, texts: Sequence[str]) -> NDArray[np.float64]:

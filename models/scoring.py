@@ -144,7 +144,8 @@ class Model:
         """Scores, flagged labels and (optionally) explaining spans for each text.
 
         Spans of the labels the backend's token head covers come from that head (one forward pass
-        in all); the other flagged labels are explained by occlusion (one rescoring per word).
+        in all); the other flagged labels by the backend's explainer: a linear one gives each word's
+        effect from one transform (`word_drops`), any other is rescored once per word (occlusion).
         """
         texts = list(texts)
         head = self.span_head_labels if spans else ()
