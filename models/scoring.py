@@ -176,7 +176,7 @@ class Model:
                     explainer: Backend = getattr(self.backend, "explainer", self.backend)
                     words = text_words(text)
                     if len(words) >= 2 and hasattr(explainer, "word_drops"):
-                        # A linear explainer knows each word's share of the logit: no rescoring.
+                        # A linear explainer gives every word's effect from one transform: no rescoring.
                         drops = explainer.word_drops(text, words)
                         text_spans.extend(spans_from_drops(text, words, drops, rest, self.labels))
                     else:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.labels import LABEL_NAMES
 from training.dataset import add_cross_corpus_negatives, build_dataset
 from training.linear import LinearConfig, fit_linear
 from training.options import TrainConfig
@@ -68,7 +69,7 @@ def cross_validate(df: pd.DataFrame, *, k: int = 5, seed: int = 13, C: float = 1
         )
         train = augmented[augmented["split"] == "train"].reset_index(drop=True)
         backend, _ = fit_linear(train, config, labels=(LABEL,))
-        scores = backend.predict_raw(df.loc[prct[held], "text"].tolist())[:, _label_index()]
+        scores = backend.predict_raw(df.loc[prct[held], "text"].tolist())[:, LABEL_NAMES.index(LABEL)]
         pooled[held] = scores
         auc = float(roc_auc_score(y[held], scores))
         per_fold.append(auc)
@@ -86,12 +87,6 @@ def cross_validate(df: pd.DataFrame, *, k: int = 5, seed: int = 13, C: float = 1
         "roc_auc_std": round(float(np.std(per_fold)), 4),
         "roc_auc_pooled": round(float(roc_auc_score(y, pooled)), 4),
     }
-
-
-def _label_index() -> int:
-    from models.labels import LABEL_NAMES
-
-    return LABEL_NAMES.index(LABEL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

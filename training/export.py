@@ -518,23 +518,30 @@ class TorchBackend:
         return np.vstack(parts)
 
 
-def parity(
+def network_scores(
     hf_dir: Path, backend: TransformerBackend, texts: Sequence[str], batch_size: int = 32
-) -> dict[str, Any]:
-    """Max and mean absolute difference between PyTorch and ONNX sigmoid scores on `texts`."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """PyTorch and ONNX sigmoid scores of `texts`, both reading the first max_length tokens."""
     texts = list(texts)
     if not texts:
         raise ValueError("parity needs at least one text")
     reference = TorchBackend.load(hf_dir, backend.config.max_length, batch_size).predict_raw(texts)
-    # The network's parity: both read the first max_length tokens (serving's extra windows aside).
+    # The network's parity: serving's extra windows of long comments aside.
     windows, backend.max_windows = backend.max_windows, 1
     try:
         served = backend.predict_raw(texts)
     finally:
         backend.max_windows = windows
+    return reference, served
+
+
+def parity_report(
+    backend: TransformerBackend, reference: NDArray[np.float64], served: NDArray[np.float64]
+) -> dict[str, Any]:
+    """Max and mean absolute difference between the two score arrays of `network_scores`."""
     diff = np.abs(reference - served)
     return {
-        "n": len(texts),
+        "n": len(diff),
         "quantization": backend.config.quantization,
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
@@ -546,3 +553,10 @@ def parity(
             )
         ),
     }
+
+
+def parity(
+    hf_dir: Path, backend: TransformerBackend, texts: Sequence[str], batch_size: int = 32
+) -> dict[str, Any]:
+    """Max and mean absolute difference between PyTorch and ONNX sigmoid scores on `texts`."""
+    return parity_report(backend, *network_scores(hf_dir, backend, texts, batch_size))

@@ -25,7 +25,7 @@ from models.errors import ModerationError
 from models.registry import Registry, default_registry_dir
 from models.scoring import Model
 from models.transformer import TransformerBackend
-from training.export import TorchBackend
+from training.export import network_scores, parity_report
 
 
 def served_parity(model: Model, hf_dir: Path, texts: Sequence[str], batch_size: int = 32) -> dict[str, Any]:
@@ -34,36 +34,31 @@ def served_parity(model: Model, hf_dir: Path, texts: Sequence[str], batch_size: 
     onnx_half = backend.transformer if isinstance(backend, EnsembleBackend) else backend
     if not isinstance(onnx_half, TransformerBackend):
         raise ValueError(f"{model.id} has no ONNX transformer (kind {model.info.kind})")
-    config = onnx_half.config
     texts = list(texts)
-    torch_raw = TorchBackend.load(hf_dir, config.max_length, batch_size).predict_raw(texts)
-    windows, onnx_half.max_windows = onnx_half.max_windows, 1
-    try:
-        onnx_raw = onnx_half.predict_raw(texts)
-    finally:
-        onnx_half.max_windows = windows
+    torch_raw, onnx_raw = network_scores(hf_dir, onnx_half, texts, batch_size)
     if isinstance(backend, EnsembleBackend):
         linear_raw = backend.linear.predict_raw(texts)
-        served_onnx = blend(onnx_raw, linear_raw, backend.weights)
-        served_torch = blend(torch_raw, linear_raw, backend.weights)
+        served_onnx = model.calibrate(blend(onnx_raw, linear_raw, backend.weights))
+        served_torch = model.calibrate(blend(torch_raw, linear_raw, backend.weights))
     else:
-        served_onnx, served_torch = onnx_raw, torch_raw
-    raw_diff = np.abs(onnx_raw - torch_raw)
-    served_diff = np.abs(model.calibrate(served_onnx) - model.calibrate(served_torch))
-    labels = list(model.labels)
+        served_onnx, served_torch = model.calibrate(onnx_raw), model.calibrate(torch_raw)
+    network = parity_report(onnx_half, torch_raw, onnx_raw)
+    served_diff = np.abs(served_onnx - served_torch)
     return {
         "model": model.id,
         "n": len(texts),
-        "quantization": config.quantization,
-        "raw_max_abs_diff": float(raw_diff.max()),
-        "raw_mean_abs_diff": float(raw_diff.mean()),
+        "quantization": network["quantization"],
+        "raw_max_abs_diff": network["max_abs_diff"],
+        "raw_mean_abs_diff": network["mean_abs_diff"],
         "served_max_abs_diff": float(served_diff.max()),
         "served_mean_abs_diff": float(served_diff.mean()),
-        "served_max_abs_diff_per_label": dict(zip(labels, map(float, served_diff.max(axis=0)), strict=True)),
-        # Decisions that change: a score on one side of its label's threshold with ONNX, the other with PyTorch.
-        "flag_changes": int(
-            (model.flags(model.calibrate(served_onnx)) != model.flags(model.calibrate(served_torch))).sum()
+        "served_max_abs_diff_per_label": dict(
+            zip(model.labels, map(float, served_diff.max(axis=0)), strict=True)
         ),
+        # Decisions that change: a score on one side of its label's threshold with ONNX, the other with PyTorch.
+        "flag_changes": int((model.flags(served_onnx) != model.flags(served_torch)).sum()),
+        # The network's own parity, as `training.export.parity` reports it.
+        "network": network,
     }
 
 
