@@ -6,8 +6,12 @@ rows plus the other folds' PRCT comments (training, validation and test rows ali
 borrowed negatives and settings as `moderation train --kind linear`. The held-out comments are scored
 through the served backend (`predict_raw`; calibration is monotone, so ROC-AUC is unaffected).
 
-The fine-tuned transformer is not cross-validated here: each fold would be a fresh fine-tuning
-(about 45 minutes on 2 CPU cores).
+The fine-tuned transformer is not fine-tuned here (each fold is a fresh fine-tuning: about 45 minutes
+on 2 CPU cores, under a minute on a GPU). `--transformer-scores FILE` takes the held-out scores of
+such per-fold fine-tunings made elsewhere on the same folds (JSON: "index", the PRCT rows' dataset
+index, and "folds", each with "held" positions and the transformer's conspiracy "scores") and adds
+the transformer's cross-validated ROC-AUC and that of the ensemble's logit blend with this linear
+head (`models.ensemble.blend`, transformer weight `--blend-weight`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,9 +49,23 @@ def folds(y: np.ndarray[Any, Any], k: int, seed: int) -> list[np.ndarray[Any, An
     return [np.sort(np.array(p, dtype=np.intp)) for p in parts]
 
 
-def cross_validate(df: pd.DataFrame, *, k: int = 5, seed: int = 13, C: float = 16.0) -> dict[str, Any]:
-    """Per-fold and pooled ROC-AUC of the linear conspiracy head on PRCT, each fold held out."""
+def cross_validate(
+    df: pd.DataFrame,
+    *,
+    k: int = 5,
+    seed: int = 13,
+    C: float = 16.0,
+    transformer: dict[str, Any] | None = None,
+    blend_weight: float = 0.3,
+) -> dict[str, Any]:
+    """Per-fold and pooled ROC-AUC of the linear conspiracy head on PRCT, each fold held out.
+
+    With `transformer` (held-out scores of per-fold fine-tunings on the same folds), the transformer's
+    and the blend's figures too.
+    """
     from sklearn.metrics import roc_auc_score
+
+    from models.ensemble import blend
 
     prct = df.index[(df["corpus"] == CORPUS) & df[LABEL].notna()].to_numpy()
     y = df.loc[prct, LABEL].to_numpy(dtype=np.float64)
@@ -55,7 +74,10 @@ def cross_validate(df: pd.DataFrame, *, k: int = 5, seed: int = 13, C: float = 1
     pooled = np.full(len(prct), np.nan)
     per_fold: list[float] = []
     config = LinearConfig(C=C)
-    for i, held in enumerate(folds(y, k, seed)):
+    splits = folds(y, k, seed)
+    if transformer is not None:
+        _check_transformer_scores(transformer, prct, splits)
+    for i, held in enumerate(splits):
         frame = df.copy()
         in_prct = frame["corpus"] == CORPUS
         frame.loc[in_prct, "split"] = "train"
@@ -74,7 +96,7 @@ def cross_validate(df: pd.DataFrame, *, k: int = 5, seed: int = 13, C: float = 1
         auc = float(roc_auc_score(y[held], scores))
         per_fold.append(auc)
         logger.info("fold %d/%d: %d held-out comments, ROC-AUC %.3f", i + 1, k, len(held), auc)
-    return {
+    result: dict[str, Any] = {
         "corpus": CORPUS,
         "label": LABEL,
         "rows": len(prct),
@@ -87,6 +109,35 @@ def cross_validate(df: pd.DataFrame, *, k: int = 5, seed: int = 13, C: float = 1
         "roc_auc_std": round(float(np.std(per_fold)), 4),
         "roc_auc_pooled": round(float(roc_auc_score(y, pooled)), 4),
     }
+    if transformer is not None:
+        tf_scores = np.full(len(prct), np.nan)
+        for part in transformer["folds"]:
+            tf_scores[np.asarray(part["held"], dtype=np.intp)] = np.asarray(part["scores"], dtype=np.float64)
+        mixed = blend(tf_scores[:, None], pooled[:, None], np.array([blend_weight]))[:, 0]
+        for name, scores in (("transformer", tf_scores), ("ensemble", mixed)):
+            aucs = [float(roc_auc_score(y[held], scores[held])) for held in splits]
+            result[name] = {
+                "roc_auc_per_fold": [round(a, 4) for a in aucs],
+                "roc_auc_mean": round(float(np.mean(aucs)), 4),
+                "roc_auc_std": round(float(np.std(aucs)), 4),
+                "roc_auc_pooled": round(float(roc_auc_score(y, scores)), 4),
+            }
+        result["ensemble"]["blend_weight"] = blend_weight
+    return result
+
+
+def _check_transformer_scores(
+    transformer: dict[str, Any], prct: np.ndarray[Any, Any], splits: list[np.ndarray[Any, Any]]
+) -> None:
+    """The scores must come from the same rows and the same folds, every fold present."""
+    if list(transformer.get("index", [])) != prct.tolist():
+        raise ValueError("transformer scores: their PRCT rows are not this dataset's")
+    parts = transformer.get("folds", [])
+    if len(parts) != len(splits):
+        raise ValueError(f"transformer scores: {len(parts)} folds, expected {len(splits)}")
+    for i, (part, held) in enumerate(zip(parts, splits, strict=True)):
+        if list(part["held"]) != held.tolist() or len(part["scores"]) != len(held):
+            raise ValueError(f"transformer scores: fold {i} holds out other rows than this split")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,12 +151,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=16.0,
         help="the conspiracy head's inverse L2 strength (the shipped linear's pick)",
     )
+    parser.add_argument(
+        "--transformer-scores",
+        type=Path,
+        metavar="FILE",
+        help="held-out transformer scores of per-fold fine-tunings on the same folds (JSON, see above)",
+    )
+    parser.add_argument(
+        "--blend-weight",
+        type=float,
+        default=0.3,
+        help="the transformer's weight in the conspiracy blend (the shipped ensemble's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.folds < 2:
         print("error: --folds must be at least 2", file=sys.stderr)
         return 2
-    result = cross_validate(build_dataset(), k=args.folds, seed=args.seed, C=args.C)
+    if not 0.0 <= args.blend_weight <= 1.0:
+        print("error: --blend-weight must be within 0..1", file=sys.stderr)
+        return 2
+    transformer = None
+    if args.transformer_scores is not None:
+        try:
+            data = json.loads(args.transformer_scores.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"error: {args.transformer_scores}: {exc}", file=sys.stderr)
+            return 2
+        transformer = data.get("cv", data)
+    try:
+        result = cross_validate(
+            build_dataset(),
+            k=args.folds,
+            seed=args.seed,
+            C=args.C,
+            transformer=transformer,
+            blend_weight=args.blend_weight,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2))
     return 0
 

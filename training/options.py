@@ -60,6 +60,11 @@ class TrainConfig:
             raise ValueError("calibration must be platt or isotonic")
         if self.feedback_weight <= 0:
             raise ValueError("feedback_weight must be positive")
+        if self.transformer.fine_tuned is not None:
+            if self.kind == "linear":
+                raise ValueError("--fine-tuned needs --kind transformer or ensemble")
+            if not self.transformer.fine_tuned.is_dir():
+                raise ValueError(f"--fine-tuned {self.transformer.fine_tuned}: no such folder")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,6 +127,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-dir", type=Path, help="transformer: resumable checkpoints (rerun the command to resume)"
     )
     parser.add_argument(
+        "--fine-tuned",
+        type=Path,
+        metavar="DIR",
+        help="transformer/ensemble: skip fine-tuning and use this folder written by an earlier run's"
+        " fine-tuning (CHECKPOINT_DIR/hf, e.g. made on a GPU machine); export, calibration and"
+        " evaluation run here",
+    )
+    parser.add_argument(
         "--C-grid",
         dest="c_grid",
         default=",".join(f"{c:g}" for c in lin.C_grid),
@@ -169,6 +182,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             learning_rate=args.learning_rate,
             device=args.device,
             checkpoint_dir=args.checkpoint_dir,
+            fine_tuned=args.fine_tuned,
             pan_windows=args.pan_windows,
             threads=args.threads,
             seed=args.seed,

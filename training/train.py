@@ -136,7 +136,7 @@ def _fit_transformer(
     config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
 ) -> tuple[TransformerBackend, dict[str, Any]]:
     """Fine-tune, export to ONNX int8 and check parity; the served backend is the int8 model."""
-    from training.transformer import config_dict, fine_tune
+    from training.transformer import config_dict, fine_tune, load_fine_tuned
 
     tf = config.transformer
     span_train = train
@@ -153,7 +153,15 @@ def _fit_transformer(
         train = pd.concat([train, windows], ignore_index=True)
     work = tf.checkpoint_dir or registry.root / "checkpoints" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     tf.checkpoint_dir = work
-    result = fine_tune(train, val, tf, work / "hf")
+    if tf.fine_tuned is not None:
+        result = load_fine_tuned(tf.fine_tuned)
+        logger.info(
+            "using the fine-tuned model in %s (best validation macro AUC %.4f)",
+            tf.fine_tuned,
+            result.best_val_auc,
+        )
+    else:
+        result = fine_tune(train, val, tf, work / "hf")
     # Imported after the long fine-tuning so that a rerun with the same --checkpoint-dir resumes.
     from models.transformer import TransformerBackend
     from training.export import CALIBRATION_TEXTS, export_onnx
@@ -182,6 +190,7 @@ def _fit_transformer(
         "best_step": result.best_step,
         "best_val_macro_auc": result.best_val_auc,
         "hf_dir": str(result.hf_dir),
+        "fine_tuned_elsewhere": result.made_by,
         "span_head": head.report if head is not None else None,
     }
 

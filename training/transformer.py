@@ -8,6 +8,7 @@ targets (share of annotators) replace hard ones where a corpus gives them.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -69,6 +70,12 @@ class TransformerConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: all cores)"})
     checkpoint_dir: Path | None = field(default=None, metadata={"help": "resumable checkpoints go here"})
+    fine_tuned: Path | None = field(
+        default=None,
+        metadata={
+            "help": "an already fine-tuned model folder to use instead of fine-tuning (e.g. from a GPU machine)"
+        },
+    )
     seed: int = field(default=13, metadata={"help": "random seed"})
 
     def __post_init__(self) -> None:
@@ -214,6 +221,8 @@ class FitResult:
     history: list[dict[str, Any]]
     best_step: int
     best_val_auc: float
+    # For a folder made elsewhere (`--fine-tuned`): the config and device that made it, as recorded.
+    made_by: dict[str, Any] | None = None
 
 
 def fine_tune(
@@ -374,7 +383,51 @@ def fine_tune(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to("cpu").save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    return FitResult(hf_dir=out_dir, history=history, best_step=best_step, best_val_auc=best_auc)
+    result = FitResult(hf_dir=out_dir, history=history, best_step=best_step, best_val_auc=best_auc)
+    write_history(result, config, device)
+    return result
+
+
+HISTORY_FILE = "training_history.json"
+
+
+def write_history(result: FitResult, config: TransformerConfig, device: str) -> None:
+    """Record how a fine-tuned folder was made, beside its weights, so that it can be reused elsewhere."""
+    payload = {
+        "config": config_dict(config),
+        "device": device,
+        "history": result.history,
+        "best_step": result.best_step,
+        "best_val_auc": result.best_val_auc,
+    }
+    (result.hf_dir / HISTORY_FILE).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+
+
+def load_fine_tuned(folder: Path) -> FitResult:
+    """A folder written by `fine_tune` (here or on another machine), checked against the label schema."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise InputDataError(f"{folder}: not a fine-tuned model folder (no config.json)")
+    if not any((folder / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
+        raise InputDataError(f"{folder}: no model weights (model.safetensors)")
+    if not (folder / "tokenizer.json").is_file():
+        raise InputDataError(f"{folder}: no tokenizer.json")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    id2label = config.get("id2label") or {}
+    names = [id2label.get(str(i)) for i in range(len(id2label))]
+    if names != list(LABEL_NAMES):
+        raise InputDataError(f"{folder}: its labels {names} are not this schema's {list(LABEL_NAMES)}")
+    history_path = folder / HISTORY_FILE
+    if not history_path.is_file():
+        return FitResult(hf_dir=folder, history=[], best_step=0, best_val_auc=float("nan"), made_by={})
+    data = json.loads(history_path.read_text(encoding="utf-8"))
+    return FitResult(
+        hf_dir=folder,
+        history=list(data.get("history", [])),
+        best_step=int(data.get("best_step", 0)),
+        best_val_auc=float(data.get("best_val_auc", float("nan"))),
+        made_by={"config": data.get("config"), "device": data.get("device")},
+    )
 
 
 def _save_checkpoint(
@@ -414,6 +467,7 @@ def config_dict(config: TransformerConfig) -> dict[str, Any]:
     """JSON-compatible view of the config, for the artifact's metadata."""
     data = asdict(config)
     data["checkpoint_dir"] = str(config.checkpoint_dir) if config.checkpoint_dir else None
+    data["fine_tuned"] = str(config.fine_tuned) if config.fine_tuned else None
     return data
 
 

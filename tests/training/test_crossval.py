@@ -60,3 +60,31 @@ def test_too_few_rows_or_folds_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too few"):
         crossval.cross_validate(df, k=1000)
     assert crossval.main(["--folds", "1"]) == 2
+
+
+def test_transformer_scores_from_elsewhere_are_checked_and_blended(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES, data)
+    write_split_files(data)
+    df = build_dataset(data)
+    prct = df.index[(df["corpus"] == crossval.CORPUS) & df["conspiracy"].notna()].to_numpy()
+    y = df.loc[prct, "conspiracy"].to_numpy()
+    splits = crossval.folds(y, 2, 1)
+    # a "transformer" that ranks perfectly: the blend must come out at least as good as the linear head
+    scores = {
+        "index": prct.tolist(),
+        "folds": [{"held": h.tolist(), "scores": (0.1 + 0.8 * y[h]).tolist()} for h in splits],
+    }
+    result = crossval.cross_validate(df, k=2, seed=1, C=4.0, transformer=scores, blend_weight=1.0)
+    assert result["transformer"]["roc_auc_pooled"] == 1.0
+    assert result["ensemble"]["roc_auc_pooled"] == 1.0 and result["ensemble"]["blend_weight"] == 1.0
+    linear_only = crossval.cross_validate(df, k=2, seed=1, C=4.0, transformer=scores, blend_weight=0.0)
+    assert linear_only["ensemble"]["roc_auc_pooled"] == linear_only["roc_auc_pooled"]
+
+    shuffled = {**scores, "folds": scores["folds"][::-1]}
+    with pytest.raises(ValueError, match="fold 0 holds out other rows"):
+        crossval.cross_validate(df, k=2, seed=1, transformer=shuffled)
+    with pytest.raises(ValueError, match="not this dataset's"):
+        crossval.cross_validate(df, k=2, seed=1, transformer={**scores, "index": scores["index"][1:]})
+    with pytest.raises(ValueError, match="1 folds, expected 2"):
+        crossval.cross_validate(df, k=2, seed=1, transformer={**scores, "folds": scores["folds"][:1]})

@@ -25,6 +25,8 @@ def run(registry_root: Path, *argv: str) -> int:
         (["--negative-weight", "2"], "negative_weight must be within 0..1"),
         (["--data-dir", "/nonexistent/corpora"], "/nonexistent/corpora"),
         (["--corpora", "civil_comments,reddit"], "reddit"),
+        (["--fine-tuned", "."], "--fine-tuned needs --kind transformer or ensemble"),
+        (["--kind", "ensemble", "--fine-tuned", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
     ],
 )
 def test_train_bad_options_exit_2(
@@ -151,3 +153,15 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     (prediction,) = model.predict(["you are a stupid idiot"])
     assert set(prediction.scores) == set(info.labels)
     assert (folder / "report.json").is_file() and (folder / "MODEL_CARD.md").is_file()
+
+    # The fine-tuned folder reused as if it came from a GPU machine: nothing is fine-tuned again,
+    # the artifact records the run that made it, and the network's scores are the same.
+    hf = tmp_path / "ck" / "hf"
+    assert run(root, "train", "--kind", "ensemble", *argv, "--fine-tuned", str(hf)) == 0
+    [second] = [i for i in registry.list() if i.id != info.id]
+    again = second.training["fitted"]
+    assert again["history"] == fitted["history"] and again["best_step"] == fitted["best_step"]
+    assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
+    assert again["hf_dir"] == str(hf)
+    assert again["parity_validation"]["max_abs_diff"] < 0.02
+    assert not (tmp_path / "reg" / "checkpoints").exists()  # no fine-tuning work folder was made

