@@ -38,6 +38,10 @@ class TrainConfig:
         default=None,
         metadata={"help": "max flag rate of neutral identity-mentioning validation comments (toxicity cut)"},
     )
+    identity_swap: bool = field(
+        default=False,
+        metadata={"help": "add counterfactual copies of identity-naming training rows (training.augment)"},
+    )
     seed: int = field(default=13, metadata={"help": "random seed"})
     compare: bool = field(default=True, metadata={"help": "compare with the active model"})
     feedback: Path | None = field(
@@ -82,6 +86,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="raise the toxicity cut until at most this share of neutral validation comments that mention"
         " an identity is flagged (e.g. 0.05); default: F1-optimal cut only",
+    )
+    parser.add_argument(
+        "--identity-swap",
+        action="store_true",
+        help="add a copy of each training comment that names an identity group with another group"
+        " named instead (counterfactual augmentation against identity-term bias)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-compare", action="store_true", help="do not compare with the active model")
@@ -166,6 +176,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         max_negatives_per_corpus=args.max_negatives_per_corpus,
         calibration=args.calibration,
         identity_fpr_cap=args.identity_fpr_cap,
+        identity_swap=args.identity_swap,
         seed=args.seed,
         compare=not args.no_compare,
         feedback=args.feedback,

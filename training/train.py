@@ -266,6 +266,12 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         train_rows = train_rows.sample(n=config.max_train_samples, random_state=config.seed)
     if feedback is not None:  # all of it, whatever the sample of the corpora
         train_rows = pd.concat([train_rows, feedback.train], ignore_index=True)
+    if config.identity_swap:
+        from training.augment import add_identity_swaps
+
+        before = len(train_rows)
+        train_rows = add_identity_swaps(train_rows.reset_index(drop=True), config.seed)
+        logger.info("identity swap: %d counterfactual training rows added", len(train_rows) - before)
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
     backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)

@@ -34,6 +34,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 BUDGET = float(os.environ.get("BUDGET_S", "500"))
 SMOKE = os.environ.get("SMOKE") == "1"
 EPOCHS_B = float(os.environ.get("EPOCHS_B", "4"))
+IDENTITY_SWAP = os.environ.get("IDENTITY_SWAP") == "1"  # as `moderation train --identity-swap`
 logging.basicConfig(
     level=logging.INFO,
     format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -85,6 +86,7 @@ def main() -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from models.labels import LABEL_NAMES
+    from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
     from training.crossval import CORPUS, LABEL, folds
     from training.dataset import add_cross_corpus_negatives, build_dataset
@@ -105,11 +107,17 @@ def main() -> None:
         if SMOKE:
             train = train.sample(n=400, random_state=0).reset_index(drop=True)
             val = val.sample(n=300, random_state=0).reset_index(drop=True)
+        if IDENTITY_SWAP:
+            train = add_identity_swaps(train, cfg.seed)
         windows = pan_windows(train, roles, seed=cfg.seed)
         return pd.concat([train, windows], ignore_index=True), val
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    results: dict[str, object] = {"torch": torch.__version__, "device": device}
+    results: dict[str, object] = {
+        "torch": torch.__version__,
+        "device": device,
+        "identity_swap": IDENTITY_SWAP,
+    }
 
     # ---------------------------------------------------------------- B: full data, longer
     train, val = frames(df)
