@@ -164,4 +164,5 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
     assert again["hf_dir"] == str(hf)
     assert again["parity_validation"]["max_abs_diff"] < 0.02
-    assert not (tmp_path / "reg" / "checkpoints").exists()  # no fine-tuning work folder was made
+    work = tmp_path / "reg" / "checkpoints"  # the export's work folder: no checkpoint, no new weights
+    assert not list(work.rglob("checkpoint.pt")) and not list(work.rglob("model.safetensors"))
