@@ -40,6 +40,7 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "judge are unknown (masked), not negative; spam, misinformation and conspiracy also see down-weighted",
         "negatives borrowed from the other corpora. Calibration and thresholds were fitted on the validation",
         "splits only; all figures below are on the test splits, which no model trains on.",
+        *_augmentation(info),
         "",
         "## Test metrics",
         "",
@@ -99,11 +100,27 @@ _ARCHITECTURE = {
 }
 
 
+def _augmentation(info: ArtifactInfo) -> list[str]:
+    """The identity-swap sentence, when the model was trained with it."""
+    training = info.training or {}
+    if not (training.get("config") or {}).get("identity_swap"):
+        return []
+    rows = training.get("identity_swap_rows")
+    count = f"{rows:,} rows" if isinstance(rows, int) else "rows"
+    return [
+        "",
+        f"Counterfactual identity augmentation (`--identity-swap`): {count} were added, copies of the training",
+        "comments that name an identity group with another group named instead and the same labels, so that",
+        "which group a comment names does not decide its score (bias_madlibs itself is never trained on).",
+    ]
+
+
 def _architecture(info: ArtifactInfo) -> list[str]:
     """Model, training run, int8 parity, span head and ensemble weights, where the artifact has them."""
     fitted = (info.training or {}).get("fitted") or {}
     lines = ["", "## Model", "", _ARCHITECTURE.get(info.kind, info.kind)]
-    config = fitted.get("config") or {}
+    elsewhere = fitted.get("fine_tuned_elsewhere") or {}
+    config = elsewhere.get("config") or fitted.get("config") or {}
     if config:
         lines += [
             "",
@@ -112,6 +129,11 @@ def _architecture(info: ArtifactInfo) -> list[str]:
             f"best validation macro ROC-AUC {_fmt(fitted.get('best_val_macro_auc'))} at step "
             f"{fitted.get('best_step')}.",
         ]
+        if elsewhere:
+            lines[-1] += (
+                f" Fine-tuned on another machine ({elsewhere.get('device') or 'device not recorded'}) and"
+                " finished here with `--fine-tuned`."
+            )
     parity = fitted.get("parity_validation") or {}
     if parity:
         lines += [

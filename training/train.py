@@ -266,12 +266,14 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         train_rows = train_rows.sample(n=config.max_train_samples, random_state=config.seed)
     if feedback is not None:  # all of it, whatever the sample of the corpora
         train_rows = pd.concat([train_rows, feedback.train], ignore_index=True)
+    swapped_rows = 0
     if config.identity_swap:
         from training.augment import add_identity_swaps
 
         before = len(train_rows)
         train_rows = add_identity_swaps(train_rows.reset_index(drop=True), config.seed)
-        logger.info("identity swap: %d counterfactual training rows added", len(train_rows) - before)
+        swapped_rows = len(train_rows) - before
+        logger.info("identity swap: %d counterfactual training rows added", swapped_rows)
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
     backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
@@ -302,6 +304,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
                 "train_rows": len(train_rows),
                 "validation_rows": len(val),
                 "feedback_rows": len(feedback.train) if feedback is not None else 0,
+                "identity_swap_rows": swapped_rows,
                 "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
             },
         )
