@@ -136,7 +136,7 @@ def _check_transformer_scores(
     if len(parts) != len(splits):
         raise ValueError(f"transformer scores: {len(parts)} folds, expected {len(splits)}")
     for i, (part, held) in enumerate(zip(parts, splits, strict=True)):
-        if list(part["held"]) != held.tolist() or len(part["scores"]) != len(held):
+        if list(part.get("held", [])) != held.tolist() or len(part.get("scores", [])) != len(held):
             raise ValueError(f"transformer scores: fold {i} holds out other rows than this split")
 
 
@@ -178,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"error: {args.transformer_scores}: {exc}", file=sys.stderr)
             return 2
-        transformer = data.get("cv", data)
+        transformer = data.get("cv", data) if isinstance(data, dict) else None
+        if not isinstance(transformer, dict):
+            print(f"error: {args.transformer_scores}: not a JSON object of held-out scores", file=sys.stderr)
+            return 2
     try:
         result = cross_validate(
             build_dataset(),

@@ -132,6 +132,22 @@ def _fit_ensemble(
     return backend, {**fitted, "C": chosen_c, "ensemble_weights": report}
 
 
+def _with_pan_windows(config: TrainConfig, train: pd.DataFrame) -> pd.DataFrame:
+    """The fine-tuning rows: `train` plus comment-length windows of long PAN posts (training.windows)."""
+    if not (config.transformer.pan_windows and (train["corpus"] == "pan2024").any()):
+        return train
+    from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
+    from training.windows import pan_windows
+
+    windows = pan_windows(train, load_pan_roles(config.data_dir or DEFAULT_DATA_DIR), seed=config.seed)
+    logger.info(
+        "PAN windows: %d rows (%d conspiracy positives) added to training",
+        len(windows),
+        int((windows["conspiracy"] == 1.0).sum()) if len(windows) else 0,
+    )
+    return pd.concat([train, windows], ignore_index=True)
+
+
 def _fit_transformer(
     config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
 ) -> tuple[TransformerBackend, dict[str, Any]]:
@@ -140,17 +156,6 @@ def _fit_transformer(
 
     tf = config.transformer
     span_train = train
-    if tf.pan_windows and (train["corpus"] == "pan2024").any():
-        from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
-        from training.windows import pan_windows
-
-        windows = pan_windows(train, load_pan_roles(config.data_dir or DEFAULT_DATA_DIR), seed=config.seed)
-        logger.info(
-            "PAN windows: %d rows (%d conspiracy positives) added to training",
-            len(windows),
-            int((windows["conspiracy"] == 1.0).sum()) if len(windows) else 0,
-        )
-        train = pd.concat([train, windows], ignore_index=True)
     work = tf.checkpoint_dir or registry.root / "checkpoints" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     tf.checkpoint_dir = work
     if tf.fine_tuned is not None:
@@ -161,7 +166,7 @@ def _fit_transformer(
             result.best_val_auc,
         )
     else:
-        result = fine_tune(train, val, tf, work / "hf")
+        result = fine_tune(_with_pan_windows(config, train), val, tf, work / "hf")
     # Imported after the long fine-tuning so that a rerun with the same --checkpoint-dir resumes.
     from models.transformer import TransformerBackend
     from training.export import CALIBRATION_TEXTS, export_onnx
