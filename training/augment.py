@@ -11,6 +11,14 @@ that mostly occur in attacks also occur in the neutral comments about other grou
 The terms are the single-word identity terms of the bias audit's list
 (`training.corpora.BIAS_IDENTITY_TERMS`), as in Garg et al.; no bias_madlibs sentence is used.
 Character spans are moved with the text. Only training rows are augmented, never validation or test.
+
+A copy keeps only the labels that are about how a comment treats a group or a person
+(`SWAP_LABELS`: toxicity, insult, identity_attack); its other labels are masked (weight 0). The
+counterfactual is meant for the identity bias of those heads; for the others it is either not
+known to hold (a misinformation label of "Indian health ministry reports ..." is not one of
+"Sikh health ministry reports ...") or not wanted: without the mask, threat lost about 0.01
+ROC-AUC in all three runs with the swap (training/EXPERIMENTS.md). With it, the rows that train
+the threat, profanity, spam, misinformation and conspiracy heads are those of a run without the swap.
 """
 
 from __future__ import annotations
@@ -21,10 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.labels import LABEL_NAMES
 from training.corpora import BIAS_IDENTITY_TERMS
 
 # Age words and "straight" / "trans" are too often not about people ("old news", "straight away").
 _EXCLUDED = frozenset({"old", "older", "young", "younger", "straight", "trans"})
+# The labels a swapped copy keeps; the rest are masked in the copy.
+SWAP_LABELS: tuple[str, ...] = ("toxicity", "insult", "identity_attack")
 SWAP_TERMS: tuple[str, ...] = tuple(t for t in BIAS_IDENTITY_TERMS if " " not in t and t not in _EXCLUDED)
 _PATTERN = re.compile(
     r"\b(" + "|".join(re.escape(t) for t in sorted(SWAP_TERMS, key=len, reverse=True)) + r")(s?)\b",
@@ -92,6 +103,8 @@ def _move_spans(spans: Any, edits: list[tuple[int, int, int]]) -> list[dict[str,
 def add_identity_swaps(train: pd.DataFrame, seed: int) -> pd.DataFrame:
     """`train` plus one counterfactual copy of each row with a toxicity label that names an identity.
 
+    The copies keep the `SWAP_LABELS` only; their other labels are masked.
+
     That includes the neutral-register rows borrowed as toxicity negatives (CONSTRAINT's real news,
     TubeSpam): "Indian health ministry reports ..." becomes a neutral sentence about another group.
     """
@@ -108,6 +121,12 @@ def add_identity_swaps(train: pd.DataFrame, seed: int) -> pd.DataFrame:
         copy["id"] = f"{record['id']}#swap"
         if "spans" in copy:
             copy["spans"] = _move_spans(record["spans"], edits)
+        for label in LABEL_NAMES:
+            if label not in SWAP_LABELS:
+                copy[label] = np.nan
+                copy[f"weight_{label}"] = 0.0
+                if f"soft_{label}" in copy:
+                    copy[f"soft_{label}"] = np.nan
         copies.append(copy)
     if not copies:
         return train

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from models.labels import LABEL_NAMES
-from training.augment import SWAP_TERMS, add_identity_swaps, swap_identities
+from training.augment import SWAP_LABELS, SWAP_TERMS, add_identity_swaps, swap_identities
 
 
 def test_swap_replaces_each_term_consistently_and_keeps_case_and_plural() -> None:
@@ -40,11 +40,18 @@ def _frame() -> pd.DataFrame:
     data["toxicity"] = [r[3] for r in rows]
     data["weight_toxicity"] = [r[4] for r in rows]
     data["identity_attack"] = [1.0, 0.0, np.nan, np.nan]
+    data["weight_identity_attack"] = [1.0, 1.0, 0.0, 0.0]
+    data["threat"] = [1.0, 0.0, np.nan, np.nan]
+    data["weight_threat"] = [1.0, 1.0, 0.0, 0.0]
+    data["misinformation"] = [np.nan, np.nan, 0.0, np.nan]
+    data["weight_misinformation"] = [0.0, 0.0, 1.0, 0.0]
+    data["soft_threat"] = [0.8, np.nan, np.nan, np.nan]
     data["spans"] = [[{"label": "identity_attack", "start": 7, "end": 17}], [], [], []]
     return pd.DataFrame(data)
 
 
 def test_only_toxicity_labelled_identity_rows_get_a_copy_with_the_same_labels_and_moved_spans() -> None:
+    assert SWAP_LABELS == ("toxicity", "insult", "identity_attack")
     df = _frame()
     out = add_identity_swaps(df, seed=1)
     copies = out.iloc[len(df) :]
@@ -58,3 +65,17 @@ def test_only_toxicity_labelled_identity_rows_get_a_copy_with_the_same_labels_an
     assert c["toxicity"] == 0.0 and c["weight_toxicity"] == 0.3 and "Indian" not in c["text"]
     assert out.iloc[: len(df)].equals(df)  # the originals are untouched
     assert add_identity_swaps(df, seed=1)["text"].tolist() == out["text"].tolist()  # seeded
+
+
+def test_a_copy_masks_the_labels_outside_swap_labels() -> None:
+    df = _frame()
+    out = add_identity_swaps(df, seed=1)
+    a = out[out["id"] == "a#swap"].iloc[0]
+    c = out[out["id"] == "c#swap"].iloc[0]
+    # threat (and its soft target) and misinformation are not carried into the copies ...
+    assert np.isnan(a["threat"]) and a["weight_threat"] == 0.0 and np.isnan(a["soft_threat"])
+    assert np.isnan(c["misinformation"]) and c["weight_misinformation"] == 0.0
+    # ... while the originals keep them
+    original = out[out["id"] == "a"].iloc[0]
+    assert original["threat"] == 1.0 and original["weight_threat"] == 1.0 and original["soft_threat"] == 0.8
+    assert out[out["id"] == "c"].iloc[0]["weight_misinformation"] == 1.0
