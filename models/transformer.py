@@ -34,10 +34,12 @@ THREADS_ENV = "MODERATION_ONNX_THREADS"
 CONFIG_FORMAT = 1
 # "int8-dynamic": int8 weights and per-batch int8 activations (quantize_dynamic);
 # "int8-blockwise" (the export default): FFN up-projections only, int8 weights in blocks of 16
-# (MatMulNBits) with activations quantized per row block, the rest fp32; no batch dependence;
+# (MatMulNBits) with activations quantized per row block, the rest fp32 (stored as fp16); no
+# batch dependence; "int8-weights": the same int8 weights, dequantized and computed in fp32 (no
+# activation error: the export `moderation train` falls back to when "int8-blockwise" misses parity);
 # "int8-token": every linear layer but the heads in int8, activations smoothed (SmoothQuant) and
 # quantized with one scale per token (MatMulIntegerToFloat); no batch dependence.
-QUANTIZATIONS = ("none", "int8-dynamic", "int8-blockwise", "int8-token")
+QUANTIZATIONS = ("none", "int8-dynamic", "int8-blockwise", "int8-weights", "int8-token")
 
 
 @dataclass(frozen=True)

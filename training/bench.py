@@ -1,6 +1,6 @@
 """`make bench`: throughput and latency of the scorers on the same 2,000 test comments.
 
-One run times the fine-tuned network as PyTorch fp32, ONNX fp32 and both ONNX int8 exports (from
+One run times the fine-tuned network as PyTorch fp32, ONNX fp32 and each ONNX int8 export (from
 the newest artifact's Hugging Face folder, or the pretrained encoder with an untrained head when
 none is here: same computation), then the active model exactly as the service serves it (for an
 ensemble: int8 transformer + linear), and the linear baseline. "x pytorch" is throughput relative

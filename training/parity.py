@@ -19,23 +19,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from models.ensemble import EnsembleBackend, blend
 from models.errors import ModerationError
 from models.registry import Registry, default_registry_dir
 from models.scoring import Model
 from models.transformer import TransformerBackend
-from training.export import network_scores, parity_report
+from training.export import network_scores, onnx_network_scores, parity_report
 
 
-def served_parity(model: Model, hf_dir: Path, texts: Sequence[str], batch_size: int = 32) -> dict[str, Any]:
-    """Max and mean |difference| of raw and served scores, ONNX transformer vs its PyTorch source."""
+def served_parity(
+    model: Model,
+    hf_dir: Path,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    reference: NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
+    """Max and mean |difference| of raw and served scores, ONNX transformer vs its PyTorch source.
+
+    `reference`: the PyTorch scores of `texts`, when already computed (else computed here).
+    """
     backend = model.backend
     onnx_half = backend.transformer if isinstance(backend, EnsembleBackend) else backend
     if not isinstance(onnx_half, TransformerBackend):
         raise ValueError(f"{model.id} has no ONNX transformer (kind {model.info.kind})")
     texts = list(texts)
-    torch_raw, onnx_raw = network_scores(hf_dir, onnx_half, texts, batch_size)
+    if reference is None:
+        torch_raw, onnx_raw = network_scores(hf_dir, onnx_half, texts, batch_size)
+    else:
+        if reference.shape != (len(texts), len(onnx_half.config.labels or model.labels)):
+            raise ValueError(f"reference scores of shape {reference.shape} do not match {len(texts)} texts")
+        torch_raw, onnx_raw = reference, onnx_network_scores(onnx_half, texts)
     if isinstance(backend, EnsembleBackend):
         linear_raw = backend.linear.predict_raw(texts)
         served_onnx = model.calibrate(blend(onnx_raw, linear_raw, backend.weights))

@@ -27,6 +27,7 @@ def test_hf_folder_gives_every_variant_of_the_same_network(hf_dir: Path, tmp_pat
         "onnx int8-blockwise",
         "onnx int8-dynamic",
         "onnx int8-token",
+        "onnx int8-weights",
     ]
     texts = ["you idiot", "thanks for the article"] * 4
     for row in rows:
@@ -54,7 +55,14 @@ def test_main_prints_one_table(
     monkeypatch.setenv(THREADS_ENV, "1")  # main() sets it for --threads; monkeypatch restores it
     assert bench.main(["--hf-dir", str(hf_dir), "--n", "8", "--single", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    variants = ("pytorch fp32", "onnx fp32", "onnx int8-blockwise", "onnx int8-dynamic", "onnx int8-token")
+    variants = (
+        "pytorch fp32",
+        "onnx fp32",
+        "onnx int8-blockwise",
+        "onnx int8-dynamic",
+        "onnx int8-token",
+        "onnx int8-weights",
+    )
     for variant in (*variants, "as served"):
         assert variant in out
     assert "x pytorch" in out and "1.00" in out

@@ -70,11 +70,66 @@ def test_default_int8_is_blockwise_smaller_and_close_to_pytorch(
     ops = [node.op_type for node in graph.node]
     # Only the 2 layers' FFN up-projections in int8; attention and down-projections stay fp32.
     assert ops.count("MatMulNBits") == 2 and ops.count("MatMul") >= 2 * 5
+    levels = [
+        a.i
+        for n in graph.node
+        if n.op_type == "MatMulNBits"
+        for a in n.attribute
+        if a.name == "accuracy_level"
+    ]
+    assert levels == [4, 4]  # int8 compute
     # The word-piece table (30,522 rows) is stored in fp16; it dominates the tiny model.
     tables = {i.name: i for i in graph.initializer}
-    [name] = [n for n in tables if n.endswith("_fp16")]
-    assert tables[name].data_type == onnx.TensorProto.FLOAT16 and tables[name].dims[0] == 30522
+    [name] = [n for n in tables if n.endswith("_fp16") and tables[n].dims[0] == 30522]
+    assert tables[name].data_type == onnx.TensorProto.FLOAT16
     assert (int8_dir / MODEL_FILE).stat().st_size < 0.6 * (fp32_dir / MODEL_FILE).stat().st_size
+
+
+def test_fp32_layers_are_stored_in_fp16_and_cast_back_except_the_heads(int8_dir: Path) -> None:
+    import onnx
+
+    graph = onnx.load(str(int8_dir / MODEL_FILE)).graph
+    tables = {i.name: i for i in graph.initializer}
+    produced_by = {out: node for node in graph.node for out in node.output}
+    stored_fp16, kept_fp32 = 0, []
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        weight = node.input[1]
+        if weight in tables:  # still an fp32 initializer: only a head may be one
+            assert tables[weight].data_type == onnx.TensorProto.FLOAT
+            kept_fp32.append(tuple(tables[weight].dims))
+        elif weight in produced_by and produced_by[weight].op_type == "Cast":
+            (source,) = produced_by[weight].input
+            assert tables[source].data_type == onnx.TensorProto.FLOAT16
+            stored_fp16 += 1
+    # 2 layers x (query, key, value, attention output, FFN down) + the pooler; heads: 8 labels (Gemm)
+    # and the span head's labels.
+    assert stored_fp16 == 2 * 5 + 1
+    assert kept_fp32 and all(min(dims) < 16 for dims in kept_fp32)
+
+
+def test_int8_weights_computes_in_fp32_and_is_closer_to_pytorch(
+    hf_dir: Path, int8_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-weights")
+    graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
+    levels = [
+        a.i
+        for n in graph.node
+        if n.op_type == "MatMulNBits"
+        for a in n.attribute
+        if a.name == "accuracy_level"
+    ]
+    assert levels == [1, 1]  # the same int8 weights, dequantized: no activation rounding
+    backend = TransformerBackend.load(tmp_path, N, threads=1)
+    assert backend.config.quantization == "int8-weights"
+    weights_only = parity(hf_dir, backend, TEXTS * 5)
+    int8_compute = parity(hf_dir, TransformerBackend.load(int8_dir, N, threads=1), TEXTS * 5)
+    assert weights_only["max_abs_diff"] <= int8_compute["max_abs_diff"]
+    assert weights_only["max_abs_diff"] < 0.005
 
 
 def test_blockwise_scores_do_not_depend_on_the_batch(int8_dir: Path) -> None:
@@ -90,8 +145,11 @@ def test_dynamic_int8_is_still_selectable(hf_dir: Path, fp32_dir: Path, tmp_path
     backend = TransformerBackend.load(tmp_path, N, threads=1)
     assert backend.config.quantization == "int8-dynamic"
     report = parity(hf_dir, backend, TEXTS * 5)
-    assert report["max_abs_diff"] < 0.02
-    assert report["mean_abs_diff"] < 0.005
+    # 7-bit weights (reduce_range) and one activation scale per batch: looser than the default
+    # export on this deliberately wide random network (0.025 here); 0.12 before reduce_range on CPUs
+    # without VNNI, where 8-bit weights saturate.
+    assert report["max_abs_diff"] < 0.03
+    assert report["mean_abs_diff"] < 0.01
 
 
 def test_per_token_int8_quantizes_every_layer_but_the_heads(

@@ -110,7 +110,7 @@ def test_interrupted_training_leaves_no_artifact(tmp_path: Path, monkeypatch: py
 
 @pytest.mark.slow
 def test_train_ensemble_end_to_end_on_fixture_corpora(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fine-tune MiniLM for a few steps, span head, export int8 + parity, blend with linear, evaluate."""
     import shutil
@@ -143,6 +143,9 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     fitted = info.training["fitted"]
     assert fitted["parity_validation"]["max_abs_diff"] < 0.02
     assert fitted["parity_validation"]["quantization"] == "int8-blockwise"
+    [attempt] = fitted["export_attempts"]  # the default export passed the parity bar: no fallback
+    assert attempt["quantization"] == "int8-blockwise"
+    assert attempt["max_abs_diff"] == pytest.approx(fitted["parity_validation"]["max_abs_diff"], abs=1e-9)
     assert set(fitted["ensemble_weights"]) <= set(info.labels)
     served = fitted["parity_served"]  # the blended, calibrated scores, ONNX vs PyTorch network
     assert served["raw_max_abs_diff"] == pytest.approx(fitted["parity_validation"]["max_abs_diff"], abs=1e-6)
@@ -156,13 +159,20 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
 
     # The fine-tuned folder reused as if it came from a GPU machine: nothing is fine-tuned again,
     # the artifact records the run that made it, and the network's scores are the same.
+    # With a parity bar the default export misses (0 here), the export falls back to int8 weights
+    # computed in fp32, and serves that when nothing passes.
     hf = tmp_path / "ck" / "hf"
+    monkeypatch.setattr("training.export.MAX_PARITY", 0.0)
     assert run(root, "train", "--kind", "ensemble", *argv, "--fine-tuned", str(hf)) == 0
     [second] = [i for i in registry.list() if i.id != info.id]
     again = second.training["fitted"]
     assert again["history"] == fitted["history"] and again["best_step"] == fitted["best_step"]
     assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
     assert again["hf_dir"] == str(hf)
-    assert again["parity_validation"]["max_abs_diff"] < 0.02
+    assert [a["quantization"] for a in again["export_attempts"]] == ["int8-blockwise", "int8-weights"]
+    assert again["export_attempts"][0]["max_abs_diff"] == pytest.approx(attempt["max_abs_diff"], abs=1e-9)
+    assert again["parity_validation"]["quantization"] == "int8-weights"
+    assert again["parity_validation"]["max_abs_diff"] <= attempt["max_abs_diff"]
+    assert Model.load(registry.path(second.id)).backend.transformer.config.quantization == "int8-weights"  # type: ignore[attr-defined]
     work = tmp_path / "reg" / "checkpoints"  # the export's work folder: no checkpoint, no new weights
     assert not list(work.rglob("checkpoint.pt")) and not list(work.rglob("model.safetensors"))
