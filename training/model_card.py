@@ -141,6 +141,19 @@ def _architecture(info: ArtifactInfo) -> list[str]:
             f"ONNX ({parity.get('quantization')}) against PyTorch fp32 on {parity.get('n')} validation texts: "
             f"max |score difference| {parity.get('max_abs_diff', 0):.4f}, mean {parity.get('mean_abs_diff', 0):.5f}.",
         ]
+        tried = [
+            a
+            for a in fitted.get("export_attempts") or []
+            if a.get("quantization") != parity.get("quantization")
+        ]
+        if tried:
+            lines[-1] += (
+                " Tried first and over the 0.02 bar: "
+                + "; ".join(
+                    f"{a.get('quantization')} (max {float(a.get('max_abs_diff') or 0):.4f})" for a in tried
+                )
+                + "."
+            )
     served = fitted.get("parity_served") or {}
     if served:
         lines += [

@@ -35,3 +35,22 @@ def test_the_card_names_the_identity_swap_and_where_the_network_was_fine_tuned()
     assert "(`--identity-swap`): 3,410 rows were added" in card
     assert "Fine-tuning: 4.0 epochs of batches of 32" in card  # the run that made the network
     assert "Fine-tuned on another machine (cuda (NVIDIA H200))" in card
+
+
+def test_the_card_names_an_export_that_missed_the_parity_bar() -> None:
+    info, report = _shipped_ensemble()
+    fitted = info.training["fitted"]
+    fitted["parity_validation"] = {
+        **fitted["parity_validation"],
+        "quantization": "int8-weights",
+        "max_abs_diff": 0.011,
+    }
+    fitted["export_attempts"] = [
+        {"quantization": "int8-blockwise", "max_abs_diff": 0.0274},
+        {"quantization": "int8-weights", "max_abs_diff": 0.011},
+    ]
+    card = render_model_card(info, report)
+    assert "ONNX (int8-weights) against PyTorch fp32" in card
+    assert "Tried first and over the 0.02 bar: int8-blockwise (max 0.0274)." in card
+    fitted["export_attempts"] = fitted["export_attempts"][1:]
+    assert "Tried first" not in render_model_card(info, report)
