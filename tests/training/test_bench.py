@@ -24,6 +24,7 @@ def test_hf_folder_gives_every_variant_of_the_same_network(hf_dir: Path, tmp_pat
     assert [r.variant for r in rows] == [
         "pytorch fp32",
         "onnx fp32",
+        "onnx fp16-weights",
         "onnx int8-blockwise",
         "onnx int8-dynamic",
         "onnx int8-token",
@@ -58,6 +59,7 @@ def test_main_prints_one_table(
     variants = (
         "pytorch fp32",
         "onnx fp32",
+        "onnx fp16-weights",
         "onnx int8-blockwise",
         "onnx int8-dynamic",
         "onnx int8-token",

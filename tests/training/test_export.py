@@ -214,3 +214,15 @@ def test_export_refuses_what_serving_would_misread(hf_dir: Path, tmp_path: Path)
 def test_parity_needs_texts(hf_dir: Path, fp32_dir: Path) -> None:
     with pytest.raises(ValueError, match="at least one text"):
         parity(hf_dir, TransformerBackend.load(fp32_dir, N, threads=1), [])
+
+
+def test_fp16_weights_has_no_int8_and_stays_close_to_pytorch(hf_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    export_onnx(hf_dir, tmp_path, max_length=32, method="fp16-weights")
+    graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
+    assert not any(n.op_type in ("MatMulNBits", "MatMulInteger", "MatMulIntegerToFloat") for n in graph.node)
+    assert sum(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer) == 1 + 2 * 6 + 1
+    backend = TransformerBackend.load(tmp_path, N, threads=1)
+    assert backend.config.quantization == "fp16-weights"
+    assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.005
