@@ -159,8 +159,8 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
 
     # The fine-tuned folder reused as if it came from a GPU machine: nothing is fine-tuned again,
     # the artifact records the run that made it, and the network's scores are the same.
-    # With a parity bar the default export misses (0 here), the export falls back to int8 weights
-    # computed in fp32, and serves that when nothing passes.
+    # With a parity bar no export can meet (0 here), the export falls back to int8 weights computed
+    # in fp32, then to no int8 at all, and serves the last one.
     hf = tmp_path / "ck" / "hf"
     monkeypatch.setattr("training.export.MAX_PARITY", 0.0)
     assert run(root, "train", "--kind", "ensemble", *argv, "--fine-tuned", str(hf)) == 0
@@ -169,10 +169,13 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert again["history"] == fitted["history"] and again["best_step"] == fitted["best_step"]
     assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
     assert again["hf_dir"] == str(hf)
-    assert [a["quantization"] for a in again["export_attempts"]] == ["int8-blockwise", "int8-weights"]
-    assert again["export_attempts"][0]["max_abs_diff"] == pytest.approx(attempt["max_abs_diff"], abs=1e-9)
-    assert again["parity_validation"]["quantization"] == "int8-weights"
-    assert again["parity_validation"]["max_abs_diff"] <= attempt["max_abs_diff"]
-    assert Model.load(registry.path(second.id)).backend.transformer.config.quantization == "int8-weights"  # type: ignore[attr-defined]
+    tried = again["export_attempts"]
+    assert [a["quantization"] for a in tried] == ["int8-blockwise", "int8-weights", "fp16-weights"]
+    assert tried[0]["max_abs_diff"] == pytest.approx(attempt["max_abs_diff"], abs=1e-9)
+    assert again["parity_validation"]["quantization"] == "fp16-weights"
+    assert again["parity_validation"]["max_abs_diff"] == pytest.approx(tried[-1]["max_abs_diff"], abs=1e-9)
+    assert tried[-1]["max_abs_diff"] < tried[0]["max_abs_diff"]
+    served_backend = Model.load(registry.path(second.id)).backend
+    assert served_backend.transformer.config.quantization == "fp16-weights"  # type: ignore[attr-defined]
     work = tmp_path / "reg" / "checkpoints"  # the export's work folder: no checkpoint, no new weights
     assert not list(work.rglob("checkpoint.pt")) and not list(work.rglob("model.safetensors"))
