@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -210,25 +211,23 @@ def _store_weights_fp16(model: Any) -> list[str]:
     initializers = {init.name: init for init in model.graph.initializer}
     replaced: list[str] = []
     for node in list(model.graph.node):
-        if node.op_type not in ("MatMul", "Gemm"):
+        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
             continue
-        for name in node.input[1:2]:  # the weight: B of MatMul / Gemm
-            init = initializers.get(name)
-            if (
-                init is None
-                or init.data_type != TensorProto.FLOAT
-                or len(init.dims) != 2
-                or min(init.dims) < HEAD_COLUMNS
-            ):
-                continue
-            weights = numpy_helper.to_array(init).astype(np.float16)
-            model.graph.initializer.remove(initializers.pop(name))
-            model.graph.initializer.append(numpy_helper.from_array(weights, f"{name}_fp16"))
-            cast = helper.make_node(
-                "Cast", [f"{name}_fp16"], [name], name=f"{name}_cast", to=TensorProto.FLOAT
-            )
-            model.graph.node.insert(list(model.graph.node).index(node), cast)
-            replaced.append(name)
+        name = node.input[1]  # the weight: B of MatMul / Gemm
+        init = initializers.get(name)
+        if (
+            init is None
+            or init.data_type != TensorProto.FLOAT
+            or len(init.dims) != 2
+            or min(init.dims) < HEAD_COLUMNS
+        ):
+            continue
+        weights = numpy_helper.to_array(init).astype(np.float16)
+        model.graph.initializer.remove(initializers.pop(name))
+        model.graph.initializer.append(numpy_helper.from_array(weights, f"{name}_fp16"))
+        cast = helper.make_node("Cast", [f"{name}_fp16"], [name], name=f"{name}_cast", to=TensorProto.FLOAT)
+        model.graph.node.insert(list(model.graph.node).index(node), cast)
+        replaced.append(name)
     return replaced
 
 
@@ -454,9 +453,7 @@ def _no_calibration(method: Callable[[Path, Path], None]) -> Quantizer:
 Quantizer = Callable[[Path, Path, Sequence[dict[str, NDArray[np.int64]]]], None]
 QUANTIZERS: dict[str, Quantizer] = {
     "int8-blockwise": _no_calibration(_quantize_blockwise),
-    "int8-weights": _no_calibration(
-        lambda source, target: _quantize_blockwise(source, target, accuracy_level=1)
-    ),
+    "int8-weights": _no_calibration(partial(_quantize_blockwise, accuracy_level=1)),
     "int8-dynamic": _no_calibration(_quantize_dynamic),
     "fp16-weights": _no_calibration(_store_fp16),
     "int8-token": _quantize_per_token,

@@ -26,7 +26,7 @@ from models.errors import ModerationError
 from models.registry import Registry, default_registry_dir
 from models.scoring import Model
 from models.transformer import TransformerBackend
-from training.export import network_scores, onnx_network_scores, parity_report
+from training.export import network_scores, parity_report
 
 
 def served_parity(
@@ -34,23 +34,27 @@ def served_parity(
     hf_dir: Path,
     texts: Sequence[str],
     batch_size: int = 32,
-    reference: NDArray[np.float64] | None = None,
+    scores: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> dict[str, Any]:
     """Max and mean |difference| of raw and served scores, ONNX transformer vs its PyTorch source.
 
-    `reference`: the PyTorch scores of `texts`, when already computed (else computed here).
+    `scores`: the PyTorch and ONNX network scores of `texts` (as `network_scores` returns them),
+    when already computed; else computed here.
     """
     backend = model.backend
     onnx_half = backend.transformer if isinstance(backend, EnsembleBackend) else backend
     if not isinstance(onnx_half, TransformerBackend):
         raise ValueError(f"{model.id} has no ONNX transformer (kind {model.info.kind})")
     texts = list(texts)
-    if reference is None:
+    if scores is None:
         torch_raw, onnx_raw = network_scores(hf_dir, onnx_half, texts, batch_size)
     else:
-        if reference.shape != (len(texts), len(onnx_half.config.labels or model.labels)):
-            raise ValueError(f"reference scores of shape {reference.shape} do not match {len(texts)} texts")
-        torch_raw, onnx_raw = reference, onnx_network_scores(onnx_half, texts)
+        torch_raw, onnx_raw = scores
+        expected = (len(texts), len(model.labels))
+        if torch_raw.shape != expected or onnx_raw.shape != expected:
+            raise ValueError(
+                f"network scores of shapes {torch_raw.shape} and {onnx_raw.shape} do not match {expected}"
+            )
     if isinstance(backend, EnsembleBackend):
         linear_raw = backend.linear.predict_raw(texts)
         served_onnx = model.calibrate(blend(onnx_raw, linear_raw, backend.weights))

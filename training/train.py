@@ -38,8 +38,9 @@ FloatArray = NDArray[np.float64]
 # rows under this cap, so that polite reader comments are not flagged as spam or disinformation.
 CROSS_DOMAIN_FPR_CAP = 0.02
 IDENTITY_CAPPED = ("toxicity",)
-# The PyTorch validation scores, passed from fine-tuning to the parity check; never stored.
-_REFERENCE_SCORES = "_reference_scores"
+# The PyTorch and served ONNX network's validation scores, passed from the export to the parity
+# check; never stored.
+_NETWORK_SCORES = "_network_scores"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "onnxruntime", "tokenizers", "torch", "transformers")
 
 
@@ -186,9 +187,10 @@ def _fit_transformer(
     head = fit_span_head(result.hf_dir, span_train, val, max_length=tf.max_length, seed=tf.seed)
 
     calibration = span_train.sample(n=min(len(span_train), CALIBRATION_TEXTS), random_state=tf.seed)
+    calibration_texts = calibration["text"].tolist()
     texts = val["text"].tolist()
-    # One PyTorch pass over validation: the reference for every export tried here and for the
-    # served-score parity that train() reports.
+    # One PyTorch pass over validation: the reference for every export tried here; it and the
+    # kept export's scores also give the served-score parity that train() reports.
     reference = TorchBackend.load(result.hf_dir, tf.max_length).predict_raw(texts)
     onnx_dir = work / "onnx"
     attempts: list[dict[str, Any]] = []
@@ -203,10 +205,11 @@ def _fit_transformer(
             max_length=tf.max_length,
             quantize=True,
             method=method,
-            calibration_texts=calibration["text"].tolist(),
+            calibration_texts=calibration_texts,
         )
         backend = TransformerBackend.load(onnx_dir, len(LABEL_NAMES))
-        parity = parity_report(backend, reference, onnx_network_scores(backend, texts))
+        served = onnx_network_scores(backend, texts)
+        parity = parity_report(backend, reference, served)
         attempts.append({"quantization": method, "max_abs_diff": parity["max_abs_diff"]})
         logger.info("ONNX %s parity on validation: max |difference| %.4f", method, parity["max_abs_diff"])
         if parity["max_abs_diff"] <= MAX_PARITY:
@@ -219,7 +222,7 @@ def _fit_transformer(
     # The served-score parity is measured once the artifact is calibrated (train()).
     return backend, {
         "export_attempts": attempts,
-        _REFERENCE_SCORES: reference,
+        _NETWORK_SCORES: (reference, served),
         "config": config_dict(tf),
         "history": result.history,
         "best_step": result.best_step,
@@ -312,7 +315,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
     backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
-    reference_scores = fitted.pop(_REFERENCE_SCORES, None)
+    parity_scores = fitted.pop(_NETWORK_SCORES, None)
     calibrators, thresholds = calibrate_and_threshold(
         backend.predict_raw(val["text"].tolist()),
         val,
@@ -349,9 +352,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         if fitted.get("hf_dir"):
             from training.parity import served_parity
 
-            check = served_parity(
-                model, Path(fitted["hf_dir"]), val["text"].tolist(), reference=reference_scores
-            )
+            check = served_parity(model, Path(fitted["hf_dir"]), val["text"].tolist(), scores=parity_scores)
             fitted["parity_validation"] = check.pop("network")
             logger.info("ONNX int8 parity on validation: %s", fitted["parity_validation"])
             logger.info(

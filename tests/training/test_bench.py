@@ -11,6 +11,17 @@ from tests.tiny_transformer import make_tiny_hf, store_transformer
 from training import bench
 from training.export import export_onnx
 
+# The transformer rows of one bench run, in order: PyTorch, ONNX fp32, then each export by name.
+VARIANTS = (
+    "pytorch fp32",
+    "onnx fp32",
+    "onnx fp16-weights",
+    "onnx int8-blockwise",
+    "onnx int8-dynamic",
+    "onnx int8-token",
+    "onnx int8-weights",
+)
+
 
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -21,15 +32,7 @@ def test_hf_folder_gives_every_variant_of_the_same_network(hf_dir: Path, tmp_pat
     rows = bench.transformer_candidates(
         hf_dir, "tiny", tmp_path, max_length=32, calibration_texts=["a comment", "another comment"]
     )
-    assert [r.variant for r in rows] == [
-        "pytorch fp32",
-        "onnx fp32",
-        "onnx fp16-weights",
-        "onnx int8-blockwise",
-        "onnx int8-dynamic",
-        "onnx int8-token",
-        "onnx int8-weights",
-    ]
+    assert [r.variant for r in rows] == list(VARIANTS)
     texts = ["you idiot", "thanks for the article"] * 4
     for row in rows:
         result = bench.bench_model(row.load(), texts, batch_size=4, single=2)
@@ -56,15 +59,6 @@ def test_main_prints_one_table(
     monkeypatch.setenv(THREADS_ENV, "1")  # main() sets it for --threads; monkeypatch restores it
     assert bench.main(["--hf-dir", str(hf_dir), "--n", "8", "--single", "2", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    variants = (
-        "pytorch fp32",
-        "onnx fp32",
-        "onnx fp16-weights",
-        "onnx int8-blockwise",
-        "onnx int8-dynamic",
-        "onnx int8-token",
-        "onnx int8-weights",
-    )
-    for variant in (*variants, "as served"):
+    for variant in (*VARIANTS, "as served"):
         assert variant in out
     assert "x pytorch" in out and "1.00" in out

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,17 @@ from tests.tiny_transformer import TEXTS, make_tiny_hf
 from training.export import DEFAULT_METHOD, TorchBackend, export_onnx, parity
 
 N = len(LABEL_NAMES)
+
+
+def _accuracy_levels(graph: Any) -> list[int]:
+    """The accuracy_level of each MatMulNBits node: 4 computes in int8, 1 in fp32."""
+    return [
+        a.i
+        for n in graph.node
+        if n.op_type == "MatMulNBits"
+        for a in n.attribute
+        if a.name == "accuracy_level"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +82,7 @@ def test_default_int8_is_blockwise_smaller_and_close_to_pytorch(
     ops = [node.op_type for node in graph.node]
     # Only the 2 layers' FFN up-projections in int8; attention and down-projections stay fp32.
     assert ops.count("MatMulNBits") == 2 and ops.count("MatMul") >= 2 * 5
-    levels = [
-        a.i
-        for n in graph.node
-        if n.op_type == "MatMulNBits"
-        for a in n.attribute
-        if a.name == "accuracy_level"
-    ]
+    levels = _accuracy_levels(graph)
     assert levels == [4, 4]  # int8 compute
     # The word-piece table (30,522 rows) is stored in fp16; it dominates the tiny model.
     tables = {i.name: i for i in graph.initializer}
@@ -116,13 +122,7 @@ def test_int8_weights_computes_in_fp32_and_is_closer_to_pytorch(
 
     export_onnx(hf_dir, tmp_path, max_length=32, method="int8-weights")
     graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
-    levels = [
-        a.i
-        for n in graph.node
-        if n.op_type == "MatMulNBits"
-        for a in n.attribute
-        if a.name == "accuracy_level"
-    ]
+    levels = _accuracy_levels(graph)
     assert levels == [1, 1]  # the same int8 weights, dequantized: no activation rounding
     backend = TransformerBackend.load(tmp_path, N, threads=1)
     assert backend.config.quantization == "int8-weights"

@@ -35,6 +35,24 @@ def test_quantized_export_shows_its_difference(registry: Registry, hf_dir: Path,
     assert set(report["served_max_abs_diff_per_label"]) == set(model.labels)
 
 
+def test_precomputed_network_scores_give_the_same_report_and_are_shape_checked(
+    registry: Registry, hf_dir: Path, tmp_path: Path
+) -> None:
+    from models.transformer import TransformerBackend
+    from training.export import network_scores
+
+    export_onnx(hf_dir, tmp_path / "int8", max_length=32)
+    model = registry.load(store_transformer(registry, tmp_path / "int8"))
+    backend = model.backend
+    assert isinstance(backend, TransformerBackend)
+    scores = network_scores(hf_dir, backend, TEXTS)
+    assert parity.served_parity(model, hf_dir, TEXTS, scores=scores) == parity.served_parity(
+        model, hf_dir, TEXTS
+    )
+    with pytest.raises(ValueError, match="do not match"):
+        parity.served_parity(model, hf_dir, TEXTS[:-1], scores=scores)
+
+
 def test_cli_errors_are_clear(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
