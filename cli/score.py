@@ -127,7 +127,7 @@ def score_file(
             for batch in _batches(iter(bar), batch_size):
                 texts = [str(row.get(text_column) or "") for row in batch]
                 scores = model.score(texts)
-                flags = model.flags(scores)
+                flags = model.flags(scores, texts)
                 for row, text, srow, frow in zip(batch, texts, scores, flags, strict=True):
                     empty = not text.strip()
                     for col, j in zip(columns, index, strict=True):

@@ -10,10 +10,14 @@ from typing import Any
 
 from models.calibration import Calibrator
 from models.errors import ArtifactError
+from models.identity import IdentityCut
 from models.labels import LABEL_NAMES
 
 META_FILE = "meta.json"
-FORMAT_VERSION = 1
+# 2 added `identity_cut`. Code that only knows 1 would serve such an artifact without its identity
+# cuts, so it must refuse it; this code reads both.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 KINDS = ("linear", "transformer", "ensemble")
 
 
@@ -42,12 +46,15 @@ class ArtifactInfo:
     command: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    # Stricter cuts for comments that name an identity group (see models.identity); None: one cut per label.
+    identity_cut: IdentityCut | None = None
     path: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Serialise to the meta.json structure."""
-        return {
-            "format_version": FORMAT_VERSION,
+        data: dict[str, Any] = {
+            # 1 where nothing needs 2, so that older code still serves such an artifact.
+            "format_version": FORMAT_VERSION if self.identity_cut is not None else 1,
             "id": self.id,
             "kind": self.kind,
             "labels": list(self.labels),
@@ -61,6 +68,9 @@ class ArtifactInfo:
             "metrics": self.metrics,
             "training": self.training,
         }
+        if self.identity_cut is not None:
+            data["identity_cut"] = self.identity_cut.to_json()
+        return data
 
     def write(self, directory: Path) -> None:
         """Write meta.json into `directory`."""
@@ -88,7 +98,7 @@ class ArtifactInfo:
 
     @classmethod
     def _from_json(cls, data: dict[str, Any]) -> ArtifactInfo:
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") not in READABLE_FORMATS:
             raise ArtifactError(f"unsupported artifact format_version {data.get('format_version')!r}")
         return cls(
             id=str(data["id"]),
@@ -103,6 +113,7 @@ class ArtifactInfo:
             command=str(data.get("command", "")),
             metrics=dict(data.get("metrics", {})),
             training=dict(data.get("training", {})),
+            identity_cut=IdentityCut.from_json(data["identity_cut"]) if data.get("identity_cut") else None,
         )
 
     def validate_schema(self) -> None:
@@ -119,6 +130,12 @@ class ArtifactInfo:
         bad = [k for k, v in self.thresholds.items() if not 0.0 <= v <= 1.0]
         if bad:
             raise ArtifactError(f"artifact {self.id}: thresholds outside 0..1 for {', '.join(bad)}")
+        if self.identity_cut is not None:
+            unknown = [name for name in self.identity_cut.thresholds if name not in self.labels]
+            if unknown:
+                raise ArtifactError(
+                    f"artifact {self.id}: identity cut for unknown label(s) {', '.join(unknown)}"
+                )
 
     def verify_files(self) -> None:
         """Check every model file exists and matches its recorded SHA-256 (detects corruption)."""

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from models.artifact import ArtifactInfo
 from models.errors import ArtifactError
+from models.identity import mentions_identity
 from models.spans import Span, occlusion_spans, spans_from_drops, text_words, token_spans
 
 FloatArray = NDArray[np.float64]
@@ -122,9 +123,25 @@ class Model:
         """Calibrated probabilities, shape (len(texts), n_labels)."""
         return self.calibrate(self.raw_scores(texts, batch_size))
 
-    def flags(self, scores: FloatArray) -> NDArray[np.bool_]:
-        """Boolean (n, L): score at or above the label's threshold."""
-        return np.asarray(scores >= self.thresholds, dtype=np.bool_)
+    def cuts(self, texts: Sequence[str]) -> FloatArray:
+        """The cut each text's score is held to, shape (len(texts), n_labels).
+
+        The label's threshold, except where the artifact has an identity cut and the text names an
+        identity group: then that label's identity threshold (see models.identity).
+        """
+        cuts = np.tile(self.thresholds, (len(texts), 1))
+        identity = self.info.identity_cut
+        if identity is not None and len(texts):
+            named = mentions_identity(texts, identity.terms)
+            for name, value in identity.thresholds.items():
+                cuts[named, self.labels.index(name)] = value
+        return cuts
+
+    def flags(self, scores: FloatArray, texts: Sequence[str]) -> NDArray[np.bool_]:
+        """Boolean (n, L): score at or above the text's cut for the label (`cuts`)."""
+        if len(texts) != len(scores):
+            raise ValueError(f"{len(scores)} rows of scores for {len(texts)} texts")
+        return np.asarray(scores >= self.cuts(texts), dtype=np.bool_)
 
     @property
     def span_head_labels(self) -> tuple[str, ...]:
@@ -156,7 +173,7 @@ class Model:
         head_index = {name: k for k, name in enumerate(head)}
         head_thresholds = tuple(getattr(self.backend, "span_thresholds", ()))
         scores = self.calibrate(raw)
-        flags = self.flags(scores)
+        flags = self.flags(scores, texts)
         results = []
         for text, raw_row, row, row_flags, tok in zip(texts, raw, scores, flags, tokens, strict=True):
             flagged_idx = [j for j in range(len(self.labels)) if row_flags[j]]

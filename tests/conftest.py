@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from models.artifact import ArtifactInfo
 from models.calibration import Calibrator
+from models.identity import IdentityCut
 from models.labels import LABEL_NAMES
 from models.linear import LinearBackend
 from models.registry import Registry
@@ -49,8 +50,10 @@ def make_backend() -> LinearBackend:
     return LinearBackend(word, char, coef, intercept)
 
 
-def store_tiny_model(registry: Registry, threshold: float = 0.5) -> str:
-    """Store a tiny linear artifact through the registry; returns its id."""
+def store_tiny_model(
+    registry: Registry, threshold: float = 0.5, identity_cut: IdentityCut | None = None
+) -> str:
+    """Store a tiny linear artifact through the registry (with `identity_cut`, if given); returns its id."""
     backend = make_backend()
     with registry.stage("linear") as staged:
         files = backend.save(staged.path)
@@ -63,6 +66,7 @@ def store_tiny_model(registry: Registry, threshold: float = 0.5) -> str:
             files=dict.fromkeys(files, ""),
             versions={"scikit-learn": library_version("scikit-learn")},
             created_at="2026-11-25T00:00:00+00:00",
+            identity_cut=identity_cut,
         )
     return staged.id
 

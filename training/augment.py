@@ -9,7 +9,7 @@ labels: the label then no longer depends on which group is named, and the terms
 that mostly occur in attacks also occur in the neutral comments about other groups.
 
 The terms are the single-word identity terms of the bias audit's list
-(`training.corpora.BIAS_IDENTITY_TERMS`), as in Garg et al.; no bias_madlibs sentence is used.
+(`models.identity.IDENTITY_TERMS`), as in Garg et al.; no bias_madlibs sentence is used.
 Character spans are moved with the text. Only training rows are augmented, never validation or test.
 
 A copy keeps only the labels that are about how a comment treats a group or a person
@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.identity import IDENTITY_TERMS
 from models.labels import LABEL_NAMES
-from training.corpora import BIAS_IDENTITY_TERMS
 
 # Age words and "straight" / "trans" are too often not about people ("old news", "straight away").
 _EXCLUDED = frozenset({"old", "older", "young", "younger", "straight", "trans"})
 # The labels a swapped copy keeps; the rest are masked in the copy.
 SWAP_LABELS: tuple[str, ...] = ("toxicity", "insult", "identity_attack")
-SWAP_TERMS: tuple[str, ...] = tuple(t for t in BIAS_IDENTITY_TERMS if " " not in t and t not in _EXCLUDED)
+SWAP_TERMS: tuple[str, ...] = tuple(t for t in IDENTITY_TERMS if " " not in t and t not in _EXCLUDED)
 _PATTERN = re.compile(
     r"\b(" + "|".join(re.escape(t) for t in sorted(SWAP_TERMS, key=len, reverse=True)) + r")(s?)\b",
     re.IGNORECASE,

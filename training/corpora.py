@@ -21,6 +21,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from models.errors import InputDataError
+from models.identity import IDENTITY_TERMS, find_identity, identity_pattern
 from models.labels import LABEL_NAMES
 
 logger = logging.getLogger(__name__)
@@ -70,17 +71,6 @@ CIVIL_SPAN_LABELS: tuple[str, ...] = ("toxicity", "insult", "threat", "identity_
 PAN_SPAN_CATEGORIES: frozenset[str] = frozenset(
     {"AGENT", "FACILITATOR", "VICTIM", "CAMPAIGNER", "OBJECTIVE", "NEGATIVE_EFFECT"}
 )
-
-# The identity terms of the conversationai madlibs generator (bias_madlibs_data/
-# adjectives_people.txt as used for the 77k set; the later animal-rights additions do not occur).
-BIAS_IDENTITY_TERMS: tuple[str, ...] = (
-    "lesbian", "gay", "bisexual", "transgender", "trans", "queer", "lgbt", "lgbtq", "homosexual",
-    "straight", "heterosexual", "male", "female", "nonbinary", "african", "african american", "black",
-    "white", "european", "hispanic", "latino", "latina", "latinx", "mexican", "canadian", "american",
-    "asian", "indian", "middle eastern", "chinese", "japanese", "christian", "muslim", "jewish",
-    "buddhist", "catholic", "protestant", "sikh", "taoist", "old", "older", "young", "younger",
-    "teenage", "millenial", "middle aged", "elderly", "blind", "deaf", "paralyzed",
-)  # fmt: skip
 
 
 class Span(TypedDict):
@@ -581,24 +571,12 @@ def load_corpus(corpus: str, data_dir: Path = DEFAULT_DATA_DIR) -> pd.DataFrame:
     return LOADERS[corpus](data_dir)
 
 
-def _identity_pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
-    # Multi-word and longer terms first, so "african american" wins over "african".
-    ordered = sorted(terms, key=lambda t: (-len(t.split()), -len(t), t))
-    return re.compile(r"\b(" + "|".join(re.escape(t) for t in ordered) + r")\b", re.IGNORECASE)
-
-
-def find_identity(text: str, pattern: re.Pattern[str]) -> str | None:
-    """The identity term a madlibs sentence mentions (the last one: templates end with the identity slot)."""
-    matches = pattern.findall(text)
-    return str(matches[-1]).lower() if matches else None
-
-
 def load_bias_madlibs(data_dir: Path = DEFAULT_DATA_DIR) -> pd.DataFrame:
     """The identity-term bias set (evaluation only): text, label (1 BAD), template, identity (NaN if none)."""
     path = data_dir / CORPUS_DIRS[BIAS_MADLIBS] / "bias_madlibs_77k.csv"
     df = _read_table(path, ("Text", "Label", "Template"))
     label = _map_values(df["Label"], {"BAD": 1.0, "NOT_BAD": 0.0}, path, "Label").astype(np.int64)
-    pattern = _identity_pattern(BIAS_IDENTITY_TERMS)
+    pattern = identity_pattern(IDENTITY_TERMS)
     identity = [find_identity(t, pattern) for t in df["Text"]]
     out = pd.DataFrame(
         {

@@ -69,37 +69,50 @@ def _rate(flags: NDArray[np.bool_]) -> float | None:
     return float(flags.mean()) if len(flags) else None
 
 
+def _row_cuts(labels: tuple[str, ...], n: int, cuts: FloatArray | Mapping[str, float]) -> FloatArray:
+    if isinstance(cuts, Mapping):
+        return np.tile(np.array([float(cuts[label]) for label in labels]), (n, 1))
+    return np.asarray(cuts, dtype=np.float64)
+
+
 def cross_domain_rates(
-    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, thresholds: Mapping[str, float]
+    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, cuts: FloatArray | Mapping[str, float]
 ) -> dict[str, dict[str, float | None]]:
-    """Flag rate of each borrowed-negative label on test rows of corpora that do not carry it."""
+    """Flag rate of each borrowed-negative label on test rows of corpora that do not carry it.
+
+    `cuts`: each row's cuts as served (`Model.cuts`), or one threshold per label.
+    """
     out: dict[str, dict[str, float | None]] = {}
     corpus = test["corpus"].to_numpy()
+    row_cuts = _row_cuts(labels, len(test), cuts)
     for label in NEGATIVE_SOURCES:
         j = labels.index(label)
         safe = negative_source_mask(test, label)
-        flagged = scores[:, j] >= thresholds[label]
+        flagged = scores[:, j] >= row_cuts[:, j]
         rates: dict[str, float | None] = {}
         for name in NEGATIVE_SOURCES[label]:
             rows = safe & (corpus == name)
             if rows.any():
-                rates[name] = metrics.cross_domain_flag_rate(scores[rows, j], thresholds[label])
+                rates[name] = metrics.cross_domain_flag_rate(scores[rows, j], row_cuts[rows, j])
         rates["all"] = float(flagged[safe].mean()) if safe.any() else None
         out[label] = rates
     return out
 
 
 def task_metrics(
-    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, thresholds: Mapping[str, float]
+    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, cuts: FloatArray | Mapping[str, float]
 ) -> dict[str, float | None]:
-    """The shared-task figures each corpus is known by (OffensEval, CONSTRAINT, PAN, ...)."""
+    """The shared-task figures each corpus is known by (OffensEval, CONSTRAINT, PAN, ...).
 
-    def pick(corpus: str, label: str) -> tuple[FloatArray, FloatArray, FloatArray]:
+    `cuts`: each row's cuts as served (`Model.cuts`), or one threshold per label.
+    """
+    row_cuts = _row_cuts(labels, len(test), cuts)
+
+    def pick(corpus: str, label: str) -> tuple[FloatArray, FloatArray, FloatArray]:  # y, scores, cuts
         rows = ((test["corpus"] == corpus) & test[label].notna()).to_numpy()
         j = labels.index(label)
         y = test.loc[rows, label].to_numpy(dtype=np.float64)
-        p = scores[rows, j]
-        return y, p, (p >= thresholds[label]).astype(np.float64)
+        return y, scores[rows, j], row_cuts[rows, j]
 
     out: dict[str, float | None] = {}
     for name, corpus, label, fn in (
@@ -108,14 +121,12 @@ def task_metrics(
         ("pan2024_conspiracy_mcc", "pan2024", "conspiracy", metrics.mcc),
         ("davidson_toxicity_macro_f1", "davidson", "toxicity", metrics.macro_f1),
     ):
-        y, _, pred = pick(corpus, label)
-        out[name] = float(fn(y, pred)) if len(y) and len(np.unique(y)) > 1 else None
-    y, p, pred = pick("tubespam", "spam")
-    out["tubespam_spam_f1"] = metrics.binary_metrics(y, p, thresholds["spam"])["f1"] if len(y) else None
-    y, p, _ = pick("prct_youtube", "conspiracy")
-    out["prct_conspiracy_roc_auc"] = (
-        metrics.binary_metrics(y, p, thresholds["conspiracy"])["roc_auc"] if len(y) else None
-    )
+        y, p, cut = pick(corpus, label)
+        out[name] = float(fn(y, (p >= cut).astype(np.float64))) if len(y) and len(np.unique(y)) > 1 else None
+    y, p, cut = pick("tubespam", "spam")
+    out["tubespam_spam_f1"] = metrics.binary_metrics(y, p, cut)["f1"] if len(y) else None
+    y, p, cut = pick("prct_youtube", "conspiracy")
+    out["prct_conspiracy_roc_auc"] = metrics.binary_metrics(y, p, cut)["roc_auc"] if len(y) else None
     return out
 
 
@@ -152,7 +163,7 @@ def span_metrics(model: Model, test: pd.DataFrame) -> dict[str, dict[str, float 
 
 def polite_flag_rates(model: Model, polite: list[str]) -> dict[str, float]:
     """Share of the polite comments flagged, per label (should be 0)."""
-    flags = model.flags(model.score(polite))
+    flags = model.flags(model.score(polite), polite)
     return {name: float(flags[:, j].mean()) for j, name in enumerate(model.labels)}
 
 
@@ -163,23 +174,29 @@ def evaluate_model(
     labels = model.labels
     test = data.test
     logger.info("evaluating %s on %d test rows and %d bias rows", model.id, len(test), len(data.bias))
-    scores = model.score(test["text"].tolist())
+    texts = test["text"].tolist()
+    scores = model.score(texts)
+    cuts = model.cuts(texts)  # as served: identity cuts where the artifact has them
     y = test[list(labels)].to_numpy(dtype=np.float64)
-    thresholds = dict(model.info.thresholds)
     tox = labels.index("toxicity")
-    bias_scores = model.score(data.bias["text"].tolist())[:, tox]
+    bias_texts = data.bias["text"].tolist()
+    bias_scores = model.score(bias_texts)[:, tox]
+    identity = model.info.identity_cut
     inputs = EvalInputs(
         labels=labels,
         y=y,
         scores=scores,
         corpus=test["corpus"].to_numpy(dtype=str),
-        thresholds=thresholds,
-        cross_domain=cross_domain_rates(labels, test, scores, thresholds),
+        thresholds=dict(model.info.thresholds),
+        cross_domain=cross_domain_rates(labels, test, scores, cuts),
         bias_y=data.bias["label"].to_numpy(dtype=np.float64),
         bias_scores=bias_scores,
         bias_identities=data.bias["identity"].to_numpy(dtype=object),
-        task_metrics=task_metrics(labels, test, scores, thresholds),
+        task_metrics=task_metrics(labels, test, scores, cuts),
         spans=span_metrics(model, test) if with_spans else None,
+        cuts=cuts,
+        bias_cuts=model.cuts(bias_texts)[:, tox],
+        identity_thresholds=dict(identity.thresholds) if identity is not None else {},
     )
     report = build_report(inputs, model_id=model.id, kind=model.info.kind, baseline=baseline)
     report["polite_flag_rate"] = polite_flag_rates(model, data.polite)

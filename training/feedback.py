@@ -231,7 +231,9 @@ def evaluate_feedback(model: Model, heldout: pd.DataFrame) -> dict[str, Any]:
     """
     if heldout.empty:
         return {"n": 0, "labels": dict.fromkeys(model.labels), "agreement": None}
-    scores = model.score(heldout["text"].tolist())
+    texts = heldout["text"].tolist()
+    scores = model.score(texts)
+    cuts = model.cuts(texts)
     per_label: dict[str, Any] = {}
     agree = judged = 0
     for j, label in enumerate(model.labels):
@@ -240,9 +242,9 @@ def evaluate_feedback(model: Model, heldout: pd.DataFrame) -> dict[str, Any]:
         if not known.any():
             per_label[label] = None
             continue
-        threshold = float(model.info.thresholds[label])
-        per_label[label] = metrics.binary_metrics(y[known], scores[known, j], threshold)
-        agree += int(((scores[known, j] >= threshold) == (y[known] == 1.0)).sum())
+        cut = cuts[known, j]
+        per_label[label] = metrics.binary_metrics(y[known], scores[known, j], cut)
+        agree += int(((scores[known, j] >= cut) == (y[known] == 1.0)).sum())
         judged += int(known.sum())
     return {"n": len(heldout), "labels": per_label, "agreement": agree / judged if judged else None}
 

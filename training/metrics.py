@@ -63,7 +63,7 @@ class BiasMetrics(TypedDict):
     n: int
     positives: int
     negatives: int
-    threshold: float
+    threshold: float | None  # None: rows held to different cuts (identity cuts)
     roc_auc: float | None
     fpr: float | None
     terms: dict[str, TermBias]
@@ -97,6 +97,23 @@ def _check_threshold(threshold: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"threshold must be finite, got {threshold!r}")
     return value
+
+
+def _cuts(threshold: float | ArrayLike, n: int) -> FloatArray:
+    """One cut per row: a scalar threshold repeated, or per-row cuts (e.g. a model's identity cuts)."""
+    if np.ndim(threshold) == 0:
+        return np.full(n, _check_threshold(threshold))  # type: ignore[arg-type]
+    cuts = _as_1d_float(threshold, "threshold")
+    if cuts.shape[0] != n:
+        raise ValueError(f"{cuts.shape[0]} per-row thresholds for {n} rows")
+    if not np.isfinite(cuts).all():
+        raise ValueError("per-row thresholds must be finite")
+    return cuts
+
+
+def _reported_threshold(cuts: FloatArray) -> float | None:
+    """The single cut, for the report; None when the rows were held to different cuts."""
+    return float(cuts[0]) if cuts.size and np.all(cuts == cuts[0]) else None
 
 
 def _prepare(
@@ -194,11 +211,17 @@ def calibration_curve_points(
 
 
 def binary_metrics(
-    y_true: ArrayLike, scores: ArrayLike, threshold: float, sample_weight: ArrayLike | None = None
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    threshold: float | ArrayLike,
+    sample_weight: ArrayLike | None = None,
 ) -> dict[str, float | int | None]:
-    """Ranking, thresholded and calibration metrics of one label on the rows where it is known."""
-    thr = _check_threshold(threshold)
-    y, s, w, _ = _prepare(y_true, scores, sample_weight, probabilities=True)
+    """Ranking, thresholded and calibration metrics of one label on the rows where it is known.
+
+    `threshold`: one cut, or one per row (aligned with `y_true`).
+    """
+    y, s, w, known = _prepare(y_true, scores, sample_weight, probabilities=True)
+    thr = _cuts(threshold, known.shape[0])[known]
     both = _has_both_classes(y, w)
     flagged = s >= thr
     tp = float(w[flagged & (y == 1.0)].sum())
@@ -320,17 +343,23 @@ def _identity_codes(identities: ArrayLike, n: int) -> tuple[list[str], NDArray[n
     return names, codes
 
 
-def bias_metrics(y: ArrayLike, p: ArrayLike, identities: ArrayLike, threshold: float) -> BiasMetrics:
-    """Overall AUC, false-positive rate and per-identity-term subgroup/BPSN/BNSP AUCs (Jigsaw definitions)."""
-    thr = _check_threshold(threshold)
+def bias_metrics(
+    y: ArrayLike, p: ArrayLike, identities: ArrayLike, threshold: float | ArrayLike
+) -> BiasMetrics:
+    """Overall AUC, false-positive rate and per-identity-term subgroup/BPSN/BNSP AUCs (Jigsaw definitions).
+
+    `threshold`: the served cut, or one per row; `threshold` in the result is None when rows differ.
+    """
     y_all = _as_1d_float(y, "y")
     prepared = _prepare(y_all, p, probabilities=False)
+    cuts = _cuts(threshold, y_all.shape[0])[prepared.known]
+    thr = _reported_threshold(cuts)
     names, codes_all = _identity_codes(identities, y_all.shape[0])
     y_k, s = prepared.y, prepared.scores
     codes = codes_all[prepared.known]
     positive = y_k == 1.0
     negative = ~positive
-    flagged = s >= thr
+    flagged = s >= cuts
     everyone = np.ones_like(positive)
 
     terms: dict[str, TermBias] = {}
@@ -377,13 +406,12 @@ def bias_metrics(y: ArrayLike, p: ArrayLike, identities: ArrayLike, threshold: f
     }
 
 
-def cross_domain_flag_rate(p: ArrayLike, threshold: float) -> float:
-    """Share of rows flagged (score >= threshold) in a corpus that does not judge the label."""
-    thr = _check_threshold(threshold)
+def cross_domain_flag_rate(p: ArrayLike, threshold: float | ArrayLike) -> float:
+    """Share of rows flagged (score >= threshold, one cut or one per row) in a corpus that does not judge the label."""
     scores = _as_1d_float(p, "p")
     if not np.isfinite(scores).all():
         raise ValueError("p must be finite")
-    return float(np.mean(scores >= thr))
+    return float(np.mean(scores >= _cuts(threshold, scores.shape[0])))
 
 
 def span_chars(spans: Sequence[Any], labels: tuple[str, ...]) -> set[int]:

@@ -29,6 +29,7 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {lab.name} | {lab.definition} | {info.thresholds[lab.name]:.3f} |" for lab in LABELS]
+    lines += _identity_cut(info)
     lines += _architecture(info)
     lines += [
         "",
@@ -98,6 +99,21 @@ _ARCHITECTURE = {
         "blended per label in logit space with weights chosen on validation."
     ),
 }
+
+
+def _identity_cut(info: ArtifactInfo) -> list[str]:
+    """The stricter cuts for comments that name an identity group, when the artifact has them."""
+    cut = info.identity_cut
+    if cut is None or not cut.thresholds:
+        return []
+    cuts = ", ".join(f"{label} {value:.3f}" for label, value in cut.thresholds.items())
+    return [
+        "",
+        f"A comment that names an identity group ({len(cut.terms)} terms of identity-bias audits:",
+        f"{', '.join(cut.terms[:6])}, ...) is held to a stricter cut instead: {cuts}. It was chosen on",
+        "validation so that at most the training's `--identity-fpr-cap` share of the non-toxic comments",
+        "naming a group is flagged; every other comment keeps the threshold above.",
+    ]
 
 
 def _augmentation(info: ArtifactInfo) -> list[str]:

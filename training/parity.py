@@ -75,7 +75,7 @@ def served_parity(
             zip(model.labels, map(float, served_diff.max(axis=0)), strict=True)
         ),
         # Decisions that change: a score on one side of its label's threshold with ONNX, the other with PyTorch.
-        "flag_changes": int((model.flags(served_onnx) != model.flags(served_torch)).sum()),
+        "flag_changes": int((model.flags(served_onnx, texts) != model.flags(served_torch, texts)).sum()),
         # The network's own parity, as `training.export.parity` reports it.
         "network": network,
     }

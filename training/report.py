@@ -54,6 +54,12 @@ class EvalInputs:
     # group (e.g. corpus) -> figure name -> value, e.g. {"civil_comments": {"char_f1": 0.61}}
     spans: SpanResults | None = None
     task_metrics: Mapping[str, float | None] = field(default_factory=dict)
+    # Per-row cuts as served (n × L, and one per bias row), where a model holds some rows to other
+    # cuts than `thresholds` (identity cuts: `Model.cuts`); None: every row at `thresholds`.
+    cuts: FloatArray | None = None
+    bias_cuts: FloatArray | None = None
+    # label -> the cut for comments that name an identity group, for the record (the rows' cuts are in `cuts`)
+    identity_thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         labels = tuple(validate_labels(self.labels))
@@ -79,6 +85,16 @@ class EvalInputs:
         if unknown:
             raise ValueError(f"cross_domain names label(s) not evaluated: {', '.join(unknown)}")
         self._check_bias(labels)
+        if self.cuts is not None:
+            cuts = np.asarray(self.cuts, dtype=np.float64)
+            if cuts.shape != y.shape or not np.isfinite(cuts).all():
+                raise ValueError(f"cuts must be a finite array of shape {y.shape}, got {cuts.shape}")
+            object.__setattr__(self, "cuts", cuts)
+        if self.bias_cuts is not None:
+            bias_cuts = np.asarray(self.bias_cuts, dtype=np.float64)
+            if self.bias_y is None or bias_cuts.shape != np.shape(self.bias_y):
+                raise ValueError("bias_cuts needs the bias rows and one cut per bias row")
+            object.__setattr__(self, "bias_cuts", bias_cuts)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "scores", scores)
@@ -215,13 +231,12 @@ def build_report(
     for j, label in enumerate(inputs.labels):
         y, scores = inputs.y[:, j], inputs.scores[:, j]
         threshold = float(inputs.thresholds[label])
+        cut = np.full(y.shape[0], threshold) if inputs.cuts is None else inputs.cuts[:, j]
         known = ~np.isnan(y)
         # A label no test row judges has no metrics; None says so instead of a made-up zero.
-        per_label[label] = (
-            {**binary_metrics(y, scores, threshold), "threshold": threshold} if known.any() else None
-        )
+        per_label[label] = {**binary_metrics(y, scores, cut), "threshold": threshold} if known.any() else None
         per_corpus[label] = {
-            name: binary_metrics(y[rows], scores[rows], threshold)
+            name: binary_metrics(y[rows], scores[rows], cut[rows])
             for name in corpora
             if (rows := (corpus == name) & known).any()
         }
@@ -229,8 +244,8 @@ def build_report(
     bias: dict[str, Any] | None = None
     if inputs.bias_y is not None and inputs.bias_scores is not None and inputs.bias_identities is not None:
         identities = np.asarray(inputs.bias_identities, dtype=object)
-        threshold = float(inputs.thresholds[inputs.bias_label])
-        figures = bias_metrics(inputs.bias_y, inputs.bias_scores, identities, threshold)
+        served = float(inputs.thresholds[inputs.bias_label]) if inputs.bias_cuts is None else inputs.bias_cuts
+        figures = bias_metrics(inputs.bias_y, inputs.bias_scores, identities, served)
         bias = {"label": inputs.bias_label, **figures}
 
     report: dict[str, Any] = {
@@ -241,6 +256,7 @@ def build_report(
         "n_rows": int(inputs.y.shape[0]),
         "corpora": corpora,
         "thresholds": {label: float(inputs.thresholds[label]) for label in inputs.labels},
+        "identity_thresholds": {k: float(v) for k, v in inputs.identity_thresholds.items()},
         "per_corpus": per_corpus,
         "cross_domain": _cross_domain(inputs),
         "bias": bias,
@@ -335,6 +351,15 @@ def _markdown(report: Mapping[str, Any], plots: Mapping[str, list[str]]) -> str:
         f"{report['n_rows']} test rows from {', '.join(report['corpora'])}. A label is scored only on rows "
         "whose corpus judges it (native rows); a row is flagged when its score is ≥ the label's threshold.",
         "",
+    ]
+    identity = report.get("identity_thresholds") or {}
+    if identity:
+        cuts = ", ".join(f"{label} {_fmt(value)}" for label, value in identity.items())
+        lines += [
+            f"A comment that names an identity group is held to a stricter cut instead: {cuts}.",
+            "",
+        ]
+    lines += [
         "## Per label (native rows)",
         "",
     ]

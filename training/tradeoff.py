@@ -1,7 +1,7 @@
 """`python -m training.tradeoff [MODEL_ID]`: the toxicity cut's trade-off, for the record.
 
-Cuts are chosen on validation only (F1, and F1 under identity flag-rate caps of 5/10/20%); the
-table shows what each gives on test (OLID macro-F1, civil_comments toxicity F1) and on a sample of
+Cuts are chosen on validation only (F1, and F1 under identity flag-rate caps of 5/10/20%, applied
+either to every comment or, as served, only to comments that name an identity group); the table shows what each gives on test (OLID macro-F1, civil_comments toxicity F1) and on a sample of
 bias_madlibs NOT_BAD rows. It reports, it does not choose: picking a cut from this table would be
 tuning on the test splits.
 """
@@ -14,7 +14,9 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
+from models.identity import mentions_identity
 from models.registry import Registry, default_registry_dir
 from training import metrics
 from training.dataset import add_cross_corpus_negatives, build_dataset, load_bias_madlibs
@@ -44,30 +46,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     val = val[val["split"] == "validation"].reset_index(drop=True)
     raw = model.raw_scores(val["text"].tolist())
-    cuts = {"served": model.info.thresholds["toxicity"]}
-    cuts["F1 only"] = calibrate_and_threshold(raw, val, "isotonic")[1]["toxicity"]
+    served = model.info.identity_cut.thresholds.get("toxicity") if model.info.identity_cut else None
+    # name -> (cut for other comments, cut for comments naming an identity group)
+    cuts = {"served": (model.info.thresholds["toxicity"], served or model.info.thresholds["toxicity"])}
+    f1_cut = calibrate_and_threshold(raw, val, "isotonic")[1]["toxicity"]
+    cuts["F1 only"] = (f1_cut, f1_cut)
     for cap in CAPS:
-        cuts[f"cap {cap:.0%}"] = calibrate_and_threshold(raw, val, "isotonic", identity_fpr_cap=cap)[1][
-            "toxicity"
-        ]
+        _, thresholds, identity = calibrate_and_threshold(raw, val, "isotonic", identity_fpr_cap=cap)
+        capped = identity.thresholds["toxicity"] if identity else thresholds["toxicity"]
+        cuts[f"cap {cap:.0%} all"] = (capped, capped)  # the capped cut for every comment
+        cuts[f"cap {cap:.0%} id"] = (thresholds["toxicity"], capped)  # only for those naming a group
 
     test = df[df["split"] == "test"]
     olid = test[test["corpus"] == "olid"]
     civil = test[test["corpus"] == "civil_comments"]
-    s_olid = model.score(olid["text"].tolist())[:, j]
-    s_civil = model.score(civil["text"].tolist())[:, j]
     bias = load_bias_madlibs()
     not_bad = bias[bias["label"] == 0]
     not_bad = not_bad.sample(n=min(args.bias_sample, len(not_bad)), random_state=0)
-    s_bias = model.score(not_bad["text"].tolist())[:, j]
+    sets = {}
+    for name, frame in (("olid", olid), ("civil", civil), ("bias", not_bad)):
+        texts = frame["text"].tolist()
+        sets[name] = (model.score(texts)[:, j], mentions_identity(texts))
+
+    def at(name: str, cut: tuple[float, float]) -> NDArray[np.bool_]:
+        scores, named = sets[name]
+        return np.asarray(scores >= np.where(named, cut[1], cut[0]))
 
     print(f"model {model.id}; cuts chosen on validation (isotonic calibration refitted for the others)")
-    print(f"{'cut':<10} {'value':>6} {'OLID macro-F1':>14} {'civil tox F1':>13} {'NOT_BAD flagged':>16}")
+    print(
+        f"{'cut':<14} {'other':>6} {'identity':>8} {'OLID macro-F1':>14} {'civil tox F1':>13} {'NOT_BAD flagged':>16}"
+    )
     for name, cut in cuts.items():
-        f_olid = metrics.macro_f1(olid["toxicity"].to_numpy(), (s_olid >= cut).astype(np.float64))
-        f_civil = metrics.binary_metrics(civil["toxicity"].to_numpy(), s_civil, cut)["f1"]
+        f_olid = metrics.macro_f1(olid["toxicity"].to_numpy(), at("olid", cut).astype(np.float64))
+        f_civil = metrics.binary_metrics(
+            civil["toxicity"].to_numpy(), at("civil", cut).astype(np.float64), 0.5
+        )["f1"]
+        flagged = float(at("bias", cut).mean())
         print(
-            f"{name:<10} {cut:>6.3f} {f_olid:>14.3f} {f_civil:>13.3f} {float((s_bias >= cut).mean()):>16.3f}"
+            f"{name:<14} {cut[0]:>6.3f} {cut[1]:>8.3f} {f_olid:>14.3f} {f_civil or 0.0:>13.3f} {flagged:>16.3f}"
         )
     return 0
 

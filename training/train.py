@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from models.artifact import ArtifactInfo
 from models.calibration import Calibrator, fit_calibrator
 from models.errors import ArtifactError, NoActiveModelError
+from models.identity import IDENTITY_TERMS, IdentityCut, mentions_identity
 from models.labels import LABEL_NAMES
 from models.registry import Registry
 from models.scoring import Backend, Model, library_version
@@ -52,26 +53,22 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _identity_mentions(texts: list[str]) -> NDArray[np.bool_]:
-    from training.corpora import BIAS_IDENTITY_TERMS, _identity_pattern, find_identity
-
-    pattern = _identity_pattern(BIAS_IDENTITY_TERMS)
-    return np.array([find_identity(t, pattern) is not None for t in texts], dtype=bool)
-
-
 def calibrate_and_threshold(
     raw: FloatArray, val: pd.DataFrame, method: str, *, identity_fpr_cap: float | None = None
-) -> tuple[dict[str, Calibrator], dict[str, float]]:
+) -> tuple[dict[str, Calibrator], dict[str, float], IdentityCut | None]:
     """Fit per-label calibrators and F1-optimal thresholds on the validation rows only.
 
-    With `identity_fpr_cap`, the thresholds of IDENTITY_CAPPED labels are raised, where needed, so
-    that at most that share of the non-toxic validation comments which mention an identity
-    ("gay", "muslim", "black", ... the terms bias audits probe) is flagged: F1 on toxic-heavy
-    corpora alone picks cuts that flag neutral sentences about identities.
+    With `identity_fpr_cap`, IDENTITY_CAPPED labels also get a cut for comments that name an
+    identity group ("gay", "muslim", "black", ... the terms bias audits probe): the lowest cut, at
+    or above the label's own, that flags at most that share of the non-toxic validation comments
+    naming one. F1 on toxic-heavy corpora alone picks cuts that flag neutral sentences about
+    identities; applying the capped cut to every comment instead costs recall on all the others.
+    Returns the calibrators, the thresholds and the identity cut (None without a cap).
     """
     calibrators: dict[str, Calibrator] = {}
     thresholds: dict[str, float] = {}
-    mentions = _identity_mentions(val["text"].tolist()) if identity_fpr_cap is not None else None
+    identity_thresholds: dict[str, float] = {}
+    mentions = mentions_identity(val["text"].tolist()) if identity_fpr_cap is not None else None
     for j, label in enumerate(LABEL_NAMES):
         y = val[label].to_numpy(dtype=np.float64)
         w = val[f"weight_{label}"].to_numpy(dtype=np.float64)
@@ -92,16 +89,21 @@ def calibrate_and_threshold(
             neutral = mentions[rows] & (y[rows] < 0.5) & (w[rows] >= 1.0)
             if neutral.sum() >= 20:
                 cap = float(np.quantile(p[neutral], 1.0 - identity_fpr_cap))
+                identity_thresholds[label] = float(max(threshold, min(cap + 1e-6, 0.999)))
                 logger.info(
-                    "label %s: %d neutral identity-mentioning validation rows; cap cut %.3f",
+                    "label %s: %d neutral identity-mentioning validation rows; identity cut %.3f",
                     label,
                     neutral.sum(),
-                    cap,
+                    identity_thresholds[label],
                 )
-                threshold = max(threshold, min(cap + 1e-6, 0.999))
+            else:
+                logger.warning(
+                    "label %s: %d neutral identity rows, too few for an identity cut", label, neutral.sum()
+                )
         calibrators[label], thresholds[label] = cal, float(threshold)
         logger.info("label %s: %s calibration, threshold %.3f", label, method, threshold)
-    return calibrators, thresholds
+    identity = IdentityCut(IDENTITY_TERMS, identity_thresholds) if identity_thresholds else None
+    return calibrators, thresholds, identity
 
 
 def _fit_backend(
@@ -316,7 +318,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
     backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
     parity_scores = fitted.pop(_NETWORK_SCORES, None)
-    calibrators, thresholds = calibrate_and_threshold(
+    calibrators, thresholds, identity_cut = calibrate_and_threshold(
         backend.predict_raw(val["text"].tolist()),
         val,
         config.calibration,
@@ -332,6 +334,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
             labels=LABEL_NAMES,
             thresholds=thresholds,
             calibration=calibrators,
+            identity_cut=identity_cut,
             files=dict.fromkeys(files, ""),
             versions=library_versions(),
             created_at=started.isoformat(timespec="seconds"),
@@ -426,7 +429,7 @@ def recalibrate(
     method = str(settings.get("calibration", defaults.calibration))
     cap = settings.get("identity_fpr_cap")
     logger.info("recalibrating %s on %d validation rows (%s)", artifact_id, len(val), method)
-    calibrators, thresholds = calibrate_and_threshold(
+    calibrators, thresholds, identity_cut = calibrate_and_threshold(
         model.raw_scores(val["text"].tolist()),
         val,
         method,
@@ -443,6 +446,7 @@ def recalibrate(
             id=staged.id,
             thresholds=thresholds,
             calibration=calibrators,
+            identity_cut=identity_cut,
             files=dict.fromkeys(source.files, ""),
             created_at=started.isoformat(timespec="seconds"),
             command=command,

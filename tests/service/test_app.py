@@ -185,3 +185,26 @@ def test_openapi_documents_the_bearer_scheme_and_errors(api: Api) -> None:
     submit = spec["paths"]["/v1/comments"]["post"]
     assert {"201", "200", "401", "403", "413", "422", "429"} <= set(submit["responses"])
     assert "toxicity" in spec["info"]["description"]
+
+
+def test_moderate_holds_comments_naming_a_group_to_the_identity_cut(
+    make_api: ApiFactory, registry: Registry
+) -> None:
+    from models.identity import IDENTITY_TERMS, IdentityCut
+
+    registry.promote(
+        store_tiny_model(registry, identity_cut=IdentityCut(IDENTITY_TERMS, {"toxicity": 0.999}))
+    )
+    api = make_api()
+    body = {"texts": ["you stupid idiot", "you stupid gay idiot"], "site": "example"}
+    plain, named = api.client.post("/v1/moderate", json=body, headers=api.auth("cms")).json()["results"]
+    assert named["scores"]["toxicity"] > 0.5
+    assert "toxicity" in plain["flagged"] and "toxicity" not in named["flagged"]
+    assert "insult" in named["flagged"] and named["decision"] != "approve"  # other labels still apply
+    # A site's own review threshold applies to every comment, naming a group or not.
+    policy = {"review": {"toxicity": 0.5}}
+    assert (
+        api.client.put("/v1/sites/example/policy", json=policy, headers=api.auth("admin")).status_code == 200
+    )
+    named = api.client.post("/v1/moderate", json=body, headers=api.auth("cms")).json()["results"][1]
+    assert "toxicity" in named["flagged"]

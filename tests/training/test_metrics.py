@@ -378,3 +378,22 @@ def test_cross_domain_flag_rate() -> None:
         cross_domain_flag_rate(np.array([]), 0.5)
     with pytest.raises(ValueError, match="finite"):
         cross_domain_flag_rate(np.array([np.nan]), 0.5)
+
+
+def test_per_row_thresholds() -> None:
+    """One cut per row (a model's identity cuts) in every thresholded metric."""
+    y = np.array([1.0, 1.0, 0.0, 0.0, np.nan])
+    p = np.array([0.7, 0.7, 0.6, 0.6, 0.9])
+    cuts = np.array([0.5, 0.9, 0.5, 0.9, 0.5])
+    m = binary_metrics(y, p, cuts)
+    assert (m["precision"], m["recall"]) == (0.5, 0.5)  # rows 0 and 2 flagged, the NaN row dropped
+    assert m["roc_auc"] == binary_metrics(y, p, 0.5)["roc_auc"]
+    assert cross_domain_flag_rate(p, cuts) == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="per-row thresholds for 5 rows"):
+        binary_metrics(y, p, cuts[:4])
+    with pytest.raises(ValueError, match="finite"):
+        binary_metrics(y, p, np.array([0.5, np.nan, 0.5, 0.5, 0.5]))
+    identities = np.array(["gay", "gay", "gay", "tall", "tall"], dtype=object)
+    bias = bias_metrics(y, p, identities, cuts)
+    assert bias["threshold"] is None and bias["fpr"] == 0.5
+    assert bias_metrics(y, p, identities, np.full(5, 0.65))["threshold"] == 0.65

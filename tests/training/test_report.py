@@ -11,7 +11,7 @@ import pytest
 
 from models.labels import LABEL_NAMES
 from training.metrics import binary_metrics, cross_domain_flag_rate
-from training.report import EvalInputs, build_report, format_summary, write_report
+from training.report import EvalInputs, _markdown, build_report, format_summary, write_report
 
 # Which labels each synthetic corpus judges (the rest are NaN = unknown), as in the real data.
 _JUDGES = {
@@ -248,6 +248,9 @@ def test_summary_works_on_a_report_read_back_from_json(inputs: EvalInputs) -> No
         ({"cross_domain": {"toxicity": {"x": 0.1}, "bogus": {}}}, "not evaluated"),
         ({"bias_scores": None}, "together"),
         ({"bias_identities": ["gay"]}, "bias_identities has 1 rows"),
+        ({"cuts": np.full((3, len(LABEL_NAMES)), 0.5)}, "cuts must be"),
+        ({"cuts": np.full((_ROWS_PER_CORPUS * len(_JUDGES), len(LABEL_NAMES)), np.nan)}, "cuts must be"),
+        ({"bias_cuts": np.full(3, 0.5)}, "bias_cuts"),
     ],
 )
 def test_eval_inputs_validation(change: dict[str, Any], match: str) -> None:
@@ -281,3 +284,37 @@ def test_cross_domain_rejects_rate_out_of_range(inputs: EvalInputs) -> None:
     )
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         build_report(bad, model_id="m", kind="linear")
+
+
+def test_per_row_cuts_as_served_drive_every_flag_figure(inputs: EvalInputs) -> None:
+    """A model's identity cuts reach the report: F1s, the bias false-positive rate, the markdown."""
+    from dataclasses import replace
+
+    tox = LABEL_NAMES.index("toxicity")
+    cuts = np.full(inputs.y.shape, 0.5)
+    cuts[::2, tox] = 0.99  # half the rows held to a stricter toxicity cut
+    bias_cuts = np.where(np.asarray(inputs.bias_identities) == "gay", 0.99, 0.5)
+    served = replace(inputs, cuts=cuts, bias_cuts=bias_cuts, identity_thresholds={"toxicity": 0.99})
+    plain = build_report(inputs, model_id="m", kind="linear")
+    report = build_report(served, model_id="m", kind="linear")
+    y, s = inputs.y[:, tox], inputs.scores[:, tox]
+    known = ~np.isnan(y)
+    flagged = (s >= cuts[:, tox])[known]
+    tp = float((flagged & (y[known] == 1)).sum())
+    expected = (
+        2
+        * tp
+        / (2 * tp + float((flagged & (y[known] == 0)).sum()) + float((~flagged & (y[known] == 1)).sum()))
+    )
+    assert report["labels"]["toxicity"]["f1"] == pytest.approx(expected)
+    assert report["labels"]["toxicity"]["f1"] != plain["labels"]["toxicity"]["f1"]
+    assert (
+        report["labels"]["toxicity"]["roc_auc"] == plain["labels"]["toxicity"]["roc_auc"]
+    )  # ranking untouched
+    assert report["labels"]["insult"] == plain["labels"]["insult"]
+    assert report["bias"]["fpr"] < plain["bias"]["fpr"]  # the biased term's negatives are no longer flagged
+    assert report["bias"]["threshold"] is None  # rows held to different cuts
+    assert report["identity_thresholds"] == {"toxicity": 0.99} and plain["identity_thresholds"] == {}
+    assert "names an identity group is held to a stricter cut instead: toxicity 0.990" in _markdown(
+        report, {}
+    )

@@ -1,4 +1,4 @@
-"""Thresholds chosen on validation: F1-optimal, with the identity false-positive cap for toxicity."""
+"""Thresholds chosen on validation: F1-optimal, with the identity cut for toxicity."""
 
 from __future__ import annotations
 
@@ -38,20 +38,42 @@ def _validation() -> tuple[np.ndarray, pd.DataFrame]:
     return scores, df
 
 
-def test_identity_cap_raises_the_toxicity_cut_above_neutral_identity_mentions() -> None:
+def test_identity_cap_gives_a_stricter_cut_only_to_comments_naming_a_group() -> None:
     raw, val = _validation()
-    calibrators, plain = calibrate_and_threshold(raw, val, "platt")
-    _, capped = calibrate_and_threshold(raw, val, "platt", identity_fpr_cap=0.05)
-    assert capped["toxicity"] > plain["toxicity"]
+    calibrators, plain, none = calibrate_and_threshold(raw, val, "platt")
+    assert none is None  # no cap, no identity cut
+    _, capped, identity = calibrate_and_threshold(raw, val, "platt", identity_fpr_cap=0.05)
+    assert identity is not None and set(identity.thresholds) == {"toxicity"}
+    # Comments that name no group keep the F1 cut; those that do get a higher one.
+    assert capped == plain
+    assert identity.thresholds["toxicity"] > plain["toxicity"]
     j = LABEL_NAMES.index("toxicity")
     p = calibrators["toxicity"].apply(raw[:, j])
-    identity = val["text"].str.contains("gay").to_numpy()
-    assert (p[identity] >= plain["toxicity"]).mean() > 0.3  # F1 alone flags many of them
-    assert (p[identity] >= capped["toxicity"]).mean() <= 0.05
-    # Labels outside the cap are untouched.
-    assert {k: v for k, v in capped.items() if k != "toxicity"} == {
-        k: v for k, v in plain.items() if k != "toxicity"
-    }
+    named = val["text"].str.contains("gay").to_numpy()
+    assert (p[named] >= plain["toxicity"]).mean() > 0.3  # F1 alone flags many of them
+    assert (p[named] >= identity.thresholds["toxicity"]).mean() <= 0.05
+    toxic = val["toxicity"].to_numpy() == 1.0
+    assert (p[toxic] >= plain["toxicity"]).mean() > 0.95  # the toxic ones, naming no group, stay flagged
+
+
+def test_identity_cut_is_never_below_the_labels_own_cut() -> None:
+    raw, val = _validation()
+    j = LABEL_NAMES.index("toxicity")
+    named = val["text"].str.contains("gay").to_numpy()
+    raw[named, j] = 0.01  # neutral identity mentions score lowest: the cap cut would be below F1's
+    _, plain, identity = calibrate_and_threshold(raw, val, "platt", identity_fpr_cap=0.05)
+    assert identity is not None
+    assert identity.thresholds["toxicity"] == pytest.approx(plain["toxicity"])
+
+
+def test_too_few_neutral_identity_rows_give_no_identity_cut() -> None:
+    raw, val = _validation()
+    keep = ~val["text"].str.contains("gay").to_numpy()
+    keep[np.flatnonzero(~keep)[:19]] = True  # 19 neutral identity rows: under the 20 needed
+    _, _, identity = calibrate_and_threshold(
+        raw[keep], val[keep].reset_index(drop=True), "platt", identity_fpr_cap=0.05
+    )
+    assert identity is None
 
 
 def test_identity_cap_is_validated() -> None:

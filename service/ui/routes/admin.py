@@ -149,6 +149,9 @@ def _site_page(
             "fields": fields if fields is not None else policy_fields(document),
             "problems": problems or [],
             "model_thresholds": model.info.thresholds if model else {},
+            "identity_thresholds": (
+                dict(model.info.identity_cut.thresholds) if model and model.info.identity_cut else {}
+            ),
             "default_reject": PolicyDocument().default_reject,
             "webhook": webhook,
             "deliveries": deliveries,
