@@ -84,8 +84,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--identity-fpr-cap",
         type=float,
-        help="raise the toxicity cut until at most this share of neutral validation comments that mention"
-        " an identity is flagged (e.g. 0.05); default: F1-optimal cut only",
+        help="give comments that name an identity group a stricter toxicity cut, flagging at most this"
+        " share of the neutral validation comments that name one (e.g. 0.05); other comments keep the"
+        " F1-optimal cut; default: the F1-optimal cut for every comment",
     )
     parser.add_argument(
         "--identity-swap",
