@@ -66,6 +66,7 @@ class BiasMetrics(TypedDict):
     threshold: float | None  # None: rows held to different cuts (identity cuts)
     roc_auc: float | None
     fpr: float | None
+    fpr_without_identity: float | None
     terms: dict[str, TermBias]
     power: float
     generalized_means: dict[str, float | None]
@@ -398,6 +399,10 @@ def bias_metrics(
         "threshold": thr,
         "roc_auc": overall_auc,
         "fpr": _ratio(float((negative & flagged).sum()), float(negative.sum())),
+        # The negatives that name none of the terms (e.g. madlibs' occupation templates), apart.
+        "fpr_without_identity": _ratio(
+            float((negative & flagged & (codes < 0)).sum()), float((negative & (codes < 0)).sum())
+        ),
         "terms": terms,
         "power": BIAS_POWER,
         "generalized_means": means,

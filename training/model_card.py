@@ -71,7 +71,8 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "## Identity bias (bias_madlibs, never trained on)",
         "",
         f"- toxicity ROC-AUC: {_fmt(bias.get('roc_auc'))}",
-        f"- NOT_BAD rows flagged at the served threshold: {_fmt(bias.get('fpr'))}",
+        f"- NOT_BAD rows flagged at the served threshold: {_fmt(bias.get('fpr'))}"
+        f" (those that name no identity term: {_fmt(bias.get('fpr_without_identity'))})",
         f"- worst identity terms: {', '.join(bias.get('worst_terms', []) or ['-'])}",
         "",
         "Per-corpus tables, per-term bias AUCs and plots: `report.md` beside this card.",

@@ -304,7 +304,8 @@ def _bias_markdown(bias: Mapping[str, Any]) -> list[str]:
         "",
         f"Label `{bias['label']}` at threshold {_fmt(bias['threshold'])}: ROC-AUC {_fmt(bias['roc_auc'])}, "
         f"false-positive rate on negatives (NOT_BAD) {_fmt(bias['fpr'])} "
-        f"({bias['negatives']} negatives of {bias['n']} rows).",
+        f"({bias['negatives']} negatives of {bias['n']} rows; of the negatives that name no identity term, "
+        f"{_fmt(bias.get('fpr_without_identity'))}).",
         "",
         f"Generalized means (power {bias['power']:g}) over identity terms: subgroup AUC "
         f"{_fmt(means['subgroup_auc'])}, BPSN AUC {_fmt(means['bpsn_auc'])}, BNSP AUC "

@@ -393,7 +393,8 @@ def test_per_row_thresholds() -> None:
         binary_metrics(y, p, cuts[:4])
     with pytest.raises(ValueError, match="finite"):
         binary_metrics(y, p, np.array([0.5, np.nan, 0.5, 0.5, 0.5]))
-    identities = np.array(["gay", "gay", "gay", "tall", "tall"], dtype=object)
+    identities = np.array(["gay", "gay", None, "tall", "tall"], dtype=object)
     bias = bias_metrics(y, p, identities, cuts)
     assert bias["threshold"] is None and bias["fpr"] == 0.5
+    assert bias["fpr_without_identity"] == 1.0  # the one negative naming no term is flagged
     assert bias_metrics(y, p, identities, np.full(5, 0.65))["threshold"] == 0.65
