@@ -43,7 +43,7 @@ def test_train_bad_options_exit_2(
 @pytest.mark.slow
 def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "reg"
-    assert run(root, "train", "--kind", "linear", "--no-compare", *QUICK) == 0
+    assert run(root, "train", "--kind", "linear", "--no-compare", "--identity-fpr-cap", "0.05", *QUICK) == 0
     out = capsys.readouterr().out
     assert "toxicity" in out and "cross-domain" in out
     registry = Registry(root, shipped_dir=None)
@@ -58,6 +58,12 @@ def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixt
     assert report["bias"]["roc_auc"] is not None and report["bias"]["terms"]
     assert info.training["train_rows"] == 400 and info.data_hash and info.versions["scikit-learn"]
     assert "Identity bias" in (folder / "MODEL_CARD.md").read_text()
+    # The cap gives comments that name an identity group their own, stricter toxicity cut.
+    assert info.identity_cut is not None and set(info.identity_cut.thresholds) == {"toxicity"}
+    assert info.identity_cut.thresholds["toxicity"] >= info.thresholds["toxicity"]
+    assert report["identity_thresholds"] == pytest.approx(dict(info.identity_cut.thresholds))
+    assert "names an identity group" in (folder / "MODEL_CARD.md").read_text()
+    assert json.loads((folder / "meta.json").read_text())["format_version"] == 2
 
     # training never changes the active model
     assert run(root, "models", "rollback") == 2
@@ -90,6 +96,7 @@ def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixt
     assert copy.files == info.files and copy.kind == info.kind
     assert copy.training["recalibrated_from"] == info.id and copy.metrics
     assert set(copy.thresholds) == set(info.thresholds)
+    assert copy.identity_cut is not None  # refitted with the source's cap
     assert (registry.path(copy.id) / "report.json").is_file()
     assert registry.active_id() == info.id
     assert run(root, "models", "recalibrate", "no-such-model") != 0
