@@ -6,7 +6,6 @@ Every score comes from `models.scoring.Model.score`, the code path the service u
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,22 +68,15 @@ def _rate(flags: NDArray[np.bool_]) -> float | None:
     return float(flags.mean()) if len(flags) else None
 
 
-def _row_cuts(labels: tuple[str, ...], n: int, cuts: FloatArray | Mapping[str, float]) -> FloatArray:
-    if isinstance(cuts, Mapping):
-        return np.tile(np.array([float(cuts[label]) for label in labels]), (n, 1))
-    return np.asarray(cuts, dtype=np.float64)
-
-
 def cross_domain_rates(
-    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, cuts: FloatArray | Mapping[str, float]
+    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, row_cuts: FloatArray
 ) -> dict[str, dict[str, float | None]]:
     """Flag rate of each borrowed-negative label on test rows of corpora that do not carry it.
 
-    `cuts`: each row's cuts as served (`Model.cuts`), or one threshold per label.
+    `row_cuts`: each row's cuts as served (`Model.cuts`), shaped like `scores`.
     """
     out: dict[str, dict[str, float | None]] = {}
     corpus = test["corpus"].to_numpy()
-    row_cuts = _row_cuts(labels, len(test), cuts)
     for label in NEGATIVE_SOURCES:
         j = labels.index(label)
         safe = negative_source_mask(test, label)
@@ -100,13 +92,12 @@ def cross_domain_rates(
 
 
 def task_metrics(
-    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, cuts: FloatArray | Mapping[str, float]
+    labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, row_cuts: FloatArray
 ) -> dict[str, float | None]:
     """The shared-task figures each corpus is known by (OffensEval, CONSTRAINT, PAN, ...).
 
-    `cuts`: each row's cuts as served (`Model.cuts`), or one threshold per label.
+    `row_cuts`: each row's cuts as served (`Model.cuts`), shaped like `scores`.
     """
-    row_cuts = _row_cuts(labels, len(test), cuts)
 
     def pick(corpus: str, label: str) -> tuple[FloatArray, FloatArray, FloatArray]:  # y, scores, cuts
         rows = ((test["corpus"] == corpus) & test[label].notna()).to_numpy()

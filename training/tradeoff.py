@@ -1,7 +1,8 @@
 """`python -m training.tradeoff [MODEL_ID]`: the toxicity cut's trade-off, for the record.
 
 Cuts are chosen on validation only (F1, and F1 under identity flag-rate caps of 5/10/20%, applied
-either to every comment or, as served, only to comments that name an identity group); the table shows what each gives on test (OLID macro-F1, civil_comments toxicity F1) and on a sample of
+either to every comment or, as served, only to comments that name an identity group); the table
+shows what each gives on test (OLID macro-F1, civil_comments toxicity F1) and on a sample of
 bias_madlibs NOT_BAD rows. It reports, it does not choose: picking a cut from this table would be
 tuning on the test splits.
 """
@@ -46,9 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     val = val[val["split"] == "validation"].reset_index(drop=True)
     raw = model.raw_scores(val["text"].tolist())
-    served = model.info.identity_cut.thresholds.get("toxicity") if model.info.identity_cut else None
+    base, identity_cut = model.info.thresholds["toxicity"], model.info.identity_cut
     # name -> (cut for other comments, cut for comments naming an identity group)
-    cuts = {"served": (model.info.thresholds["toxicity"], served or model.info.thresholds["toxicity"])}
+    cuts = {"served": (base, identity_cut.thresholds.get("toxicity", base) if identity_cut else base)}
     f1_cut = calibrate_and_threshold(raw, val, "isotonic")[1]["toxicity"]
     cuts["F1 only"] = (f1_cut, f1_cut)
     for cap in CAPS:
@@ -68,20 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         texts = frame["text"].tolist()
         sets[name] = (model.score(texts)[:, j], mentions_identity(texts))
 
-    def at(name: str, cut: tuple[float, float]) -> NDArray[np.bool_]:
+    def at(name: str, cut: tuple[float, float]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The set's toxicity scores and each row's cut (the second for rows that name a group)."""
         scores, named = sets[name]
-        return np.asarray(scores >= np.where(named, cut[1], cut[0]))
+        return scores, np.where(named, cut[1], cut[0])
 
     print(f"model {model.id}; cuts chosen on validation (isotonic calibration refitted for the others)")
     print(
         f"{'cut':<14} {'other':>6} {'identity':>8} {'OLID macro-F1':>14} {'civil tox F1':>13} {'NOT_BAD flagged':>16}"
     )
     for name, cut in cuts.items():
-        f_olid = metrics.macro_f1(olid["toxicity"].to_numpy(), at("olid", cut).astype(np.float64))
-        f_civil = metrics.binary_metrics(
-            civil["toxicity"].to_numpy(), at("civil", cut).astype(np.float64), 0.5
-        )["f1"]
-        flagged = float(at("bias", cut).mean())
+        s_olid, c_olid = at("olid", cut)
+        f_olid = metrics.macro_f1(olid["toxicity"].to_numpy(), (s_olid >= c_olid).astype(np.float64))
+        f_civil = metrics.binary_metrics(civil["toxicity"].to_numpy(), *at("civil", cut))["f1"]
+        s_bias, c_bias = at("bias", cut)
+        flagged = float((s_bias >= c_bias).mean())
         print(
             f"{name:<14} {cut[0]:>6.3f} {cut[1]:>8.3f} {f_olid:>14.3f} {f_civil or 0.0:>13.3f} {flagged:>16.3f}"
         )
