@@ -37,13 +37,24 @@ OUTPUT = "logits"
 TOKEN_OUTPUT = "token_logits"
 
 
-def _load_hf(hf_dir: Path) -> tuple[Any, Any]:
-    """The classifier (eval mode) and its fast tokenizer from a save_pretrained folder."""
+# Attention as the ONNX graph computes it. PyTorch's default (SDPA) exports as its decomposition
+# with extra NaN guards (IsNaN / Where per layer) and split scaling; "eager" is the textbook
+# MatMul -> scale -> mask -> Softmax -> MatMul, the same function, which onnxruntime runs faster
+# (training/EXPERIMENTS.md, "Eager-attention export").
+EXPORT_ATTENTION = "eager"
+
+
+def _load_hf(hf_dir: Path, attn_implementation: str | None = None) -> tuple[Any, Any]:
+    """The classifier (eval mode) and its fast tokenizer from a save_pretrained folder.
+
+    `attn_implementation` ("eager", "sdpa"): the attention code path; None is transformers' default.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (hf_dir / "config.json").is_file():
         raise FileNotFoundError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
-    model = AutoModelForSequenceClassification.from_pretrained(hf_dir)
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForSequenceClassification.from_pretrained(hf_dir, **options)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     if not tokenizer.is_fast:
@@ -514,7 +525,7 @@ def export_onnx(
         raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(QUANTIZERS)})")
     if quantize and method == "int8-token" and not calibration_texts:
         raise ValueError("int8-token quantization needs calibration_texts (training comments)")
-    model, tokenizer = _load_hf(hf_dir)
+    model, tokenizer = _load_hf(hf_dir, EXPORT_ATTENTION)
     _check_model(model, max_length)
     head = SpanHead.load(hf_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
