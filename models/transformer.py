@@ -39,8 +39,17 @@ CONFIG_FORMAT = 1
 # activation error: the export `moderation train` falls back to when "int8-blockwise" misses parity);
 # "int8-token": every linear layer but the heads in int8, activations smoothed (SmoothQuant) and
 # quantized with one scale per token (MatMulIntegerToFloat); no batch dependence.
+# "int8-compact": "int8-weights" with the word-piece table in int8 too (a scale per block of 32).
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
-QUANTIZATIONS = ("none", "int8-dynamic", "int8-blockwise", "int8-weights", "int8-token", "fp16-weights")
+QUANTIZATIONS = (
+    "none",
+    "int8-dynamic",
+    "int8-blockwise",
+    "int8-weights",
+    "int8-compact",
+    "int8-token",
+    "fp16-weights",
+)
 
 
 @dataclass(frozen=True)

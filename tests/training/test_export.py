@@ -144,6 +144,36 @@ def test_int8_weights_computes_in_fp32_and_is_closer_to_pytorch(
     assert weights_only["max_abs_diff"] < 0.005
 
 
+def test_int8_compact_stores_the_word_piece_table_in_int8_blocks(
+    hf_dir: Path, int8_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from training.export import TABLE_BLOCK
+
+    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-compact")
+    graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
+    assert _accuracy_levels(graph) == [1, 1]  # as int8-weights: fp32 compute
+    tables = {i.name: i for i in graph.initializer}
+    [values] = [n for n, t in tables.items() if t.dims[:1] == [30522] and n.endswith("_values")]
+    scales = tables[values.replace("_values", "_scales")]
+    assert tables[values].data_type == onnx.TensorProto.INT8
+    assert list(scales.dims) == [30522, 32 // TABLE_BLOCK]
+    assert not any(n.endswith("_fp16") and t.dims[:1] == [30522] for n, t in tables.items())
+    # Every block reaches +-127 at its peak: the scale is the block's own.
+    q = numpy_helper.to_array(tables[values]).reshape(30522, -1, TABLE_BLOCK)
+    assert (np.abs(q).max(axis=2) == 127).mean() > 0.99
+    # The int8 table (1 byte per value) makes the file smaller than int8-weights' fp16 one.
+    assert (tmp_path / MODEL_FILE).stat().st_size < 0.7 * (int8_dir / MODEL_FILE).stat().st_size
+    backend = TransformerBackend.load(tmp_path, N, threads=1)
+    assert backend.config.quantization == "int8-compact"
+    assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.005
+    # A batch of several lengths scores as each comment alone (the lookup reshapes per token).
+    alone = np.vstack([backend.predict_raw([t]) for t in TEXTS])
+    np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-5)
+
+
 def test_blockwise_scores_do_not_depend_on_the_batch(int8_dir: Path) -> None:
     backend = TransformerBackend.load(int8_dir, N, threads=1, batch_size=1)
     alone = backend.predict_raw(TEXTS)
