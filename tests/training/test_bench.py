@@ -17,6 +17,7 @@ VARIANTS = (
     "onnx fp32",
     "onnx fp16-weights",
     "onnx int8-blockwise",
+    "onnx int8-compact",
     "onnx int8-dynamic",
     "onnx int8-token",
     "onnx int8-weights",
