@@ -33,13 +33,14 @@ KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 THREADS_ENV = "MODERATION_ONNX_THREADS"
 CONFIG_FORMAT = 1
 # "int8-dynamic": int8 weights and per-batch int8 activations (quantize_dynamic);
-# "int8-blockwise" (the export default): FFN up-projections only, int8 weights in blocks of 16
+# "int8-blockwise": FFN up-projections only, int8 weights in blocks of 16
 # (MatMulNBits) with activations quantized per row block, the rest fp32 (stored as fp16); no
 # batch dependence; "int8-weights": the same int8 weights, dequantized and computed in fp32 (no
-# activation error: the export `moderation train` falls back to when "int8-blockwise" misses parity);
+# activation error);
 # "int8-token": every linear layer but the heads in int8, activations smoothed (SmoothQuant) and
 # quantized with one scale per token (MatMulIntegerToFloat); no batch dependence.
-# "int8-compact": "int8-weights" with the word-piece table in int8 too (a scale per block of 32).
+# "int8-compact" (the export default): "int8-weights" with the word-piece table in int8 too (a
+# scale per block of 32); `moderation train` falls back to "int8-weights" when it misses parity.
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
 QUANTIZATIONS = (
     "none",

@@ -52,10 +52,10 @@ def copy_dir(onnx_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_blockwise_int8_model_serves_close_to_fp32(onnx_dir: Path, tmp_path: Path) -> None:
-    """The export default (MatMulNBits, a contrib op) loads in the torch-free backend."""
+    """MatMulNBits (a contrib op) with int8 compute loads in the torch-free backend."""
     from training.export import export_onnx
 
-    export_onnx(make_tiny_hf(tmp_path / "hf"), tmp_path / "int8", max_length=32)
+    export_onnx(make_tiny_hf(tmp_path / "hf"), tmp_path / "int8", max_length=32, method="int8-blockwise")
     int8 = TransformerBackend.load(tmp_path / "int8", N, labels=LABEL_NAMES, threads=1, batch_size=2)
     assert int8.config.quantization == "int8-blockwise"
     fp32 = TransformerBackend.load(onnx_dir, N, labels=LABEL_NAMES, threads=1)

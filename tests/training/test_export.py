@@ -42,7 +42,7 @@ def fp32_dir(hf_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def int8_dir(hf_dir: Path) -> Path:
     out = hf_dir.parent / "int8"
-    assert export_onnx(hf_dir, out, max_length=32) == list(FILES)
+    assert export_onnx(hf_dir, out, max_length=32, method="int8-blockwise") == list(FILES)
     return out
 
 
@@ -79,14 +79,12 @@ def test_attention_is_exported_eager_while_pytorch_keeps_its_default(hf_dir: Pat
     assert reference.model.config._attn_implementation != "eager"
 
 
-def test_default_int8_is_blockwise_smaller_and_close_to_pytorch(
-    hf_dir: Path, fp32_dir: Path, int8_dir: Path
-) -> None:
+def test_blockwise_int8_is_smaller_and_close_to_pytorch(hf_dir: Path, fp32_dir: Path, int8_dir: Path) -> None:
     import onnx
 
     assert (int8_dir / MODEL_FILE).stat().st_size < (fp32_dir / MODEL_FILE).stat().st_size
     backend = TransformerBackend.load(int8_dir, N, threads=1)
-    assert backend.config.quantization == DEFAULT_METHOD == "int8-blockwise"
+    assert backend.config.quantization == "int8-blockwise"
     report = parity(hf_dir, backend, TEXTS * 5)
     assert report["max_abs_diff"] < 0.02
     assert report["mean_abs_diff"] < 0.005
@@ -152,7 +150,8 @@ def test_int8_compact_stores_the_word_piece_table_in_int8_blocks(
 
     from training.export import TABLE_BLOCK
 
-    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-compact")
+    assert DEFAULT_METHOD == "int8-compact"
+    export_onnx(hf_dir, tmp_path, max_length=32)
     graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
     assert _accuracy_levels(graph) == [1, 1]  # as int8-weights: fp32 compute
     tables = {i.name: i for i in graph.initializer}
