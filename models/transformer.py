@@ -39,8 +39,9 @@ CONFIG_FORMAT = 1
 # activation error);
 # "int8-token": every linear layer but the heads in int8, activations smoothed (SmoothQuant) and
 # quantized with one scale per token (MatMulIntegerToFloat); no batch dependence.
-# "int8-compact" (the export default): "int8-weights" with the word-piece table in int8 too (a
-# scale per block of 32); `moderation train` falls back to "int8-weights" when it misses parity.
+# "int8-compact" (the export default): the word-piece table in int8 (a scale per block of 32), every
+# linear layer stored in fp16, all computed in fp32; `moderation train` falls back to
+# "int8-weights" when it misses parity.
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
 QUANTIZATIONS = (
     "none",
