@@ -39,8 +39,8 @@ TOKEN_OUTPUT = "token_logits"
 
 # Attention as the ONNX graph computes it. PyTorch's default (SDPA) exports as its decomposition
 # with extra NaN guards (IsNaN / Where per layer) and split scaling; "eager" is the textbook
-# MatMul -> scale -> mask -> Softmax -> MatMul, the same function, which onnxruntime runs faster
-# (training/EXPERIMENTS.md, "Eager-attention export").
+# MatMul -> scale -> mask -> Softmax -> MatMul, the same function in fewer nodes (its speed gain
+# was within the noise of the one machine measured: training/EXPERIMENTS.md, "eager-attention export").
 EXPORT_ATTENTION = "eager"
 
 
@@ -169,7 +169,7 @@ def _all_but_up_projections(model: Any) -> list[str]:
     return names
 
 
-def _quantize_blockwise(source: Path, target: Path, accuracy_level: int = 4, table_block: int = 0) -> None:
+def _quantize_blockwise(source: Path, target: Path, accuracy_level: int = 4) -> None:
     import onnx
 
     try:
