@@ -127,16 +127,20 @@ def _identity_cut(info: ArtifactInfo) -> list[str]:
 def _augmentation(info: ArtifactInfo) -> list[str]:
     """The identity-swap sentence, when the model was trained with it."""
     training = info.training or {}
-    if not (training.get("config") or {}).get("identity_swap"):
+    scope = (training.get("config") or {}).get("identity_swap")
+    if scope in (None, False, "none"):
         return []
     rows = training.get("identity_swap_rows")
     count = f"{rows:,} rows" if isinstance(rows, int) else "rows"
-    return [
+    lines = [
         "",
         f"Counterfactual identity augmentation (`--identity-swap`): {count} were added, copies of the training",
         "comments that name an identity group with another group named instead and the same labels, so that",
         "which group a comment names does not decide its score (bias_madlibs itself is never trained on).",
     ]
+    if scope == "linear" and info.kind == "ensemble":  # older artifacts recorded True for "all"
+        lines.append("Only the TF-IDF half trained on the copies; the network trained on the plain rows.")
+    return lines
 
 
 def _architecture(info: ArtifactInfo) -> list[str]:

@@ -12,6 +12,8 @@ from training.linear import LinearConfig
 from training.transformer import TransformerConfig
 
 KINDS = ("linear", "transformer", "ensemble")
+# Which models the identity swap's copies train: none, every model of the run, or the linear half only.
+SWAP_SCOPES = ("none", "all", "linear")
 
 
 def default_feedback_path(env: Mapping[str, str]) -> Path:
@@ -38,9 +40,12 @@ class TrainConfig:
         default=None,
         metadata={"help": "max flag rate of neutral identity-mentioning validation comments (toxicity cut)"},
     )
-    identity_swap: bool = field(
-        default=False,
-        metadata={"help": "add counterfactual copies of identity-naming training rows (training.augment)"},
+    identity_swap: str = field(
+        default="none",
+        metadata={
+            "help": "add counterfactual copies of identity-naming training rows (training.augment):"
+            " none, all (every model the run fits) or linear (an ensemble's linear half only)"
+        },
     )
     seed: int = field(default=13, metadata={"help": "random seed"})
     compare: bool = field(default=True, metadata={"help": "compare with the active model"})
@@ -62,6 +67,10 @@ class TrainConfig:
             raise ValueError("identity_fpr_cap must be within (0, 1)")
         if self.calibration not in ("platt", "isotonic"):
             raise ValueError("calibration must be platt or isotonic")
+        if self.identity_swap not in SWAP_SCOPES:
+            raise ValueError(f"identity_swap must be one of {', '.join(SWAP_SCOPES)}")
+        if self.identity_swap == "linear" and self.kind == "transformer":
+            raise ValueError("--identity-swap linear needs --kind linear or ensemble")
         if self.feedback_weight <= 0:
             raise ValueError("feedback_weight must be positive")
         if self.transformer.fine_tuned is not None:
@@ -90,9 +99,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--identity-swap",
-        action="store_true",
+        nargs="?",
+        choices=SWAP_SCOPES,
+        const="all",
+        default=defaults.identity_swap,
+        metavar="SCOPE",
         help="add a copy of each training comment that names an identity group with another group"
-        " named instead (counterfactual augmentation against identity-term bias)",
+        " named instead (counterfactual augmentation against identity-term bias); SCOPE: all (the"
+        " default when the flag is given: every model the run fits) or linear (an ensemble's"
+        " TF-IDF half only; its network trains on the plain rows)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-compare", action="store_true", help="do not compare with the active model")

@@ -107,7 +107,11 @@ def calibrate_and_threshold(
 
 
 def _fit_backend(
-    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
+    config: TrainConfig,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    registry: Registry,
+    linear_train: pd.DataFrame | None = None,
 ) -> tuple[Backend, dict[str, Any]]:
     if config.kind == "linear":
         from training.linear import fit_linear
@@ -115,19 +119,23 @@ def _fit_backend(
         backend, chosen_c = fit_linear(train, config.linear, val)
         return backend, {"C": chosen_c}
     if config.kind == "ensemble":
-        return _fit_ensemble(config, train, val, registry)
+        return _fit_ensemble(config, train, val, registry, train if linear_train is None else linear_train)
     return _fit_transformer(config, train, val, registry)
 
 
 def _fit_ensemble(
-    config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
+    config: TrainConfig,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    registry: Registry,
+    linear_train: pd.DataFrame,
 ) -> tuple[Backend, dict[str, Any]]:
-    """Both models on the same rows, blended per label with weights chosen on validation."""
+    """Both models (the linear one on `linear_train`), blended per label with weights chosen on validation."""
     from models.ensemble import EnsembleBackend
     from training.ensemble import fit_weights
     from training.linear import fit_linear
 
-    linear_backend, chosen_c = fit_linear(train, config.linear, val)
+    linear_backend, chosen_c = fit_linear(linear_train, config.linear, val)
     transformer_backend, fitted = _fit_transformer(config, train, val, registry)
     texts = val["text"].tolist()
     weights, report = fit_weights(
@@ -306,17 +314,23 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         train_rows = train_rows.sample(n=config.max_train_samples, random_state=config.seed)
     if feedback is not None:  # all of it, whatever the sample of the corpora
         train_rows = pd.concat([train_rows, feedback.train], ignore_index=True)
+    train_rows = train_rows.reset_index(drop=True)
+    linear_rows: pd.DataFrame | None = None  # the ensemble's linear half, when it trains on other rows
     swapped_rows = 0
-    if config.identity_swap:
+    if config.identity_swap != "none":
         from training.augment import add_identity_swaps
 
-        before = len(train_rows)
-        train_rows = add_identity_swaps(train_rows.reset_index(drop=True), config.seed)
-        swapped_rows = len(train_rows) - before
-        logger.info("identity swap: %d counterfactual training rows added", swapped_rows)
+        swapped = add_identity_swaps(train_rows, config.seed)
+        swapped_rows = len(swapped) - len(train_rows)
+        if config.identity_swap == "linear" and config.kind == "ensemble":
+            linear_rows = swapped
+            logger.info("identity swap: %d counterfactual rows added for the linear half", swapped_rows)
+        else:
+            train_rows = swapped
+            logger.info("identity swap: %d counterfactual training rows added", swapped_rows)
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
     logger.info("training %s on %d rows, calibrating on %d", config.kind, len(train_rows), len(val))
-    backend, fitted = _fit_backend(config, train_rows.reset_index(drop=True), val, registry)
+    backend, fitted = _fit_backend(config, train_rows, val, registry, linear_rows)
     parity_scores = fitted.pop(_NETWORK_SCORES, None)
     calibrators, thresholds, identity_cut = calibrate_and_threshold(
         backend.predict_raw(val["text"].tolist()),
@@ -338,7 +352,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
             files=dict.fromkeys(files, ""),
             versions=library_versions(),
             created_at=started.isoformat(timespec="seconds"),
-            data_hash=dataset_hash(pd.concat([train_rows, val])),
+            data_hash=dataset_hash(pd.concat([train_rows if linear_rows is None else linear_rows, val])),
             command=command,
             training={
                 "config": _jsonable(config),

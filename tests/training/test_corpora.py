@@ -170,7 +170,7 @@ def test_davidson_labels_and_soft_targets() -> None:
     mixed = _row(df, "davidson:3")  # count 6: 1 hate, 1 offensive, 4 neither
     assert mixed["soft_toxicity"] == pytest.approx(2 / 6)
     assert mixed["soft_identity_attack"] == pytest.approx(1 / 6)
-    assert hate["text"] == "those people should all be thrown out & gone"  # HTML entities undone
+    assert hate["text"] == "those muslims should all be thrown out & gone"  # HTML entities undone
     assert mixed["text"] == "\u201cgood morning everyone\u201d"
 
 

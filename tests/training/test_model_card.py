@@ -35,6 +35,17 @@ def test_the_card_names_the_identity_swap_and_where_the_network_was_fine_tuned()
     assert "(`--identity-swap`): 3,410 rows were added" in card
     assert "Fine-tuning: 4.0 epochs of batches of 32" in card  # the run that made the network
     assert "Fine-tuned on another machine (cuda (NVIDIA H200))" in card
+    assert "Only the TF-IDF half" not in card  # artifacts before the scope recorded True for "all"
+
+
+def test_the_card_says_when_only_the_linear_half_saw_the_identity_swap() -> None:
+    info, report = _shipped_ensemble()
+    for scope, says in (("none", None), ("all", False), ("linear", True)):
+        info.training["config"] = {**info.training.get("config", {}), "identity_swap": scope}
+        info.training["identity_swap_rows"] = 3410
+        card = render_model_card(info, report)
+        assert ("--identity-swap" in card) is (says is not None)
+        assert ("Only the TF-IDF half trained on the copies" in card) is bool(says)
 
 
 def test_the_card_names_an_export_that_missed_the_parity_bar() -> None:

@@ -27,6 +27,10 @@ def run(registry_root: Path, *argv: str) -> int:
         (["--corpora", "civil_comments,reddit"], "reddit"),
         (["--fine-tuned", "."], "--fine-tuned needs --kind transformer or ensemble"),
         (["--kind", "ensemble", "--fine-tuned", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
+        (
+            ["--kind", "transformer", "--identity-swap", "linear"],
+            "--identity-swap linear needs --kind linear",
+        ),
     ],
 )
 def test_train_bad_options_exit_2(
@@ -38,6 +42,25 @@ def test_train_bad_options_exit_2(
     assert not (tmp_path / "reg" / "artifacts").exists() or not any(
         (tmp_path / "reg" / "artifacts").iterdir()
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "scope"),
+    [([], "none"), (["--identity-swap"], "all"), (["--identity-swap", "linear"], "linear")],
+)
+def test_identity_swap_scope_option(argv: list[str], scope: str) -> None:
+    from cli.main import build_parser
+    from training.options import config_from_args
+
+    args = build_parser().parse_args(["train", "--kind", "ensemble", *argv])
+    assert config_from_args(args).identity_swap == scope
+
+
+def test_identity_swap_unknown_scope_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--identity-swap", "transformer"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'transformer'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -168,10 +191,23 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     # the artifact records the run that made it, and the network's scores are the same.
     # With a parity bar no export can meet (0 here), the export falls back to int8 weights computed
     # in fp32, then to no int8 at all, and serves the last one.
+    # This run also gives the identity swap's copies to the linear half only: the network's rows
+    # (and so the span head's and the recorded row count) are the plain ones.
     hf = tmp_path / "ck" / "hf"
     monkeypatch.setattr("training.export.MAX_PARITY", 0.0)
-    assert run(root, "train", "--kind", "ensemble", *argv, "--fine-tuned", str(hf)) == 0
+    assert (
+        run(root, "train", "--kind", "ensemble", *argv, "--fine-tuned", str(hf), "--identity-swap", "linear")
+        == 0
+    )
     [second] = [i for i in registry.list() if i.id != info.id]
+    assert second.training["config"]["identity_swap"] == "linear"
+    assert second.training["identity_swap_rows"] > 0
+    assert second.training["train_rows"] == info.training["train_rows"]
+    assert second.data_hash != info.data_hash  # the linear half's rows, copies included
+    assert (
+        "Only the TF-IDF half trained on the copies"
+        in (registry.path(second.id) / "MODEL_CARD.md").read_text()
+    )
     again = second.training["fitted"]
     assert again["history"] == fitted["history"] and again["best_step"] == fitted["best_step"]
     assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
