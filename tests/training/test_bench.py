@@ -19,6 +19,7 @@ VARIANTS = (
     "onnx int8-blockwise",
     "onnx int8-compact",
     "onnx int8-dynamic",
+    "onnx int8-folded",
     "onnx int8-token",
     "onnx int8-weights",
 )

@@ -267,3 +267,69 @@ def test_fp16_weights_has_no_int8_and_stays_close_to_pytorch(hf_dir: Path, tmp_p
     backend = TransformerBackend.load(tmp_path, N, threads=1)
     assert backend.config.quantization == "fp16-weights"
     assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.005
+
+
+def test_int8_folded_stores_every_linear_layer_in_int8_blocks_and_computes_in_fp32(
+    hf_dir: Path, tmp_path: Path
+) -> None:
+    """The dequantizing nodes are constants: ONNX Runtime folds them when the session starts, so the
+    session runs int8-compact's graph, with the weights rounded to int8 blocks."""
+    from collections import Counter
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from training.export import TABLE_BLOCK
+
+    graphs, sizes, backends = {}, {}, {}
+    for method in ("int8-compact", "int8-folded"):
+        out = tmp_path / method
+        export_onnx(hf_dir, out, max_length=32, method=method)
+        sizes[method] = (out / MODEL_FILE).stat().st_size
+        backends[method] = TransformerBackend.load(out, N, threads=1)
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"{method}.optimized.onnx")
+        ort.InferenceSession(str(out / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        graphs[method] = onnx.load(options.optimized_model_filepath).graph
+    graph = onnx.load(str(tmp_path / "int8-folded" / MODEL_FILE)).graph
+    tables = {i.name: i for i in graph.initializer}
+    produced_by = {out: node for node in graph.node for out in node.output}
+    stored_int8, kept_fp32 = 0, []
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        weight = node.input[1]
+        if weight in tables:
+            kept_fp32.append(tuple(tables[weight].dims))
+            continue
+        if f"{weight}_q8_values" not in tables:  # an activation (attention's keys and values)
+            assert produced_by[weight].op_type != "Cast"
+            continue
+        assert produced_by[weight].op_type == "Reshape"
+        values = tables[f"{weight}_q8_values"]
+        scales = tables[f"{weight}_q8_scales"]
+        assert values.data_type == onnx.TensorProto.INT8 and scales.data_type == onnx.TensorProto.FLOAT16
+        q = numpy_helper.to_array(values)
+        assert q.shape[1] == TABLE_BLOCK and list(scales.dims) == [q.shape[0], 1, q.shape[2]]
+        assert (np.abs(q).max(axis=1) == 127).mean() > 0.99  # each block's scale is its own peak
+        stored_int8 += 1
+    # 2 layers x (query, key, value, attention output, FFN up, FFN down) + the pooler; heads fp32.
+    assert stored_int8 == 2 * 6 + 1
+    assert kept_fp32 and all(min(dims) < 16 for dims in kept_fp32)
+    assert not any(
+        i.data_type == onnx.TensorProto.FLOAT16 and len(i.dims) == 2 and min(i.dims) >= 16
+        for i in graph.initializer
+    )
+    assert sizes["int8-folded"] < sizes["int8-compact"]
+    # After folding, the session's graph is int8-compact's: the same operators, fp32 weights.
+    ops = {m: Counter(n.op_type for n in g.node) for m, g in graphs.items()}
+    assert ops["int8-folded"] == ops["int8-compact"]
+    assert not any(
+        i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 3 for i in graphs["int8-folded"].initializer
+    )
+    backend = backends["int8-folded"]
+    assert backend.config.quantization == "int8-folded"
+    assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.01
+    alone = np.vstack([backend.predict_raw([t]) for t in TEXTS])
+    np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-5)
