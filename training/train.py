@@ -38,6 +38,10 @@ FloatArray = NDArray[np.float64]
 # Thresholds of the borrowed-negative labels also keep the flag rate on other domains' validation
 # rows under this cap, so that polite reader comments are not flagged as spam or disinformation.
 CROSS_DOMAIN_FPR_CAP = 0.02
+# A label's cut is the highest whose validation F1 is within this of the best (metrics.choose_threshold):
+# about one standard error of F1 on a few thousand validation rows, so cuts that validation cannot
+# tell apart are settled toward fewer flags instead of by noise.
+THRESHOLD_F1_TOLERANCE = 0.005
 IDENTITY_CAPPED = ("toxicity",)
 # The PyTorch and served ONNX network's validation scores, passed from the export to the parity
 # check; never stored.
@@ -56,7 +60,8 @@ def library_versions() -> dict[str, str]:
 def calibrate_and_threshold(
     raw: FloatArray, val: pd.DataFrame, method: str, *, identity_fpr_cap: float | None = None
 ) -> tuple[dict[str, Calibrator], dict[str, float], IdentityCut | None]:
-    """Fit per-label calibrators and F1-optimal thresholds on the validation rows only.
+    """Fit per-label calibrators and F1-optimal thresholds (within THRESHOLD_F1_TOLERANCE) on the
+    validation rows only.
 
     With `identity_fpr_cap`, IDENTITY_CAPPED labels also get a cut for comments that name an
     identity group ("gay", "muslim", "black", ... the terms bias audits probe): the lowest cut, at
@@ -79,7 +84,7 @@ def calibrate_and_threshold(
             continue
         cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method=method)  # type: ignore[arg-type]
         p = cal.apply(raw[rows, j])
-        threshold = metrics.choose_threshold(y[rows], p, w[rows])
+        threshold = metrics.choose_threshold(y[rows], p, w[rows], f1_tolerance=THRESHOLD_F1_TOLERANCE)
         if label in NEGATIVE_SOURCES:
             borrowed = (w[rows] < 1.0) & (y[rows] == 0)
             if borrowed.any():

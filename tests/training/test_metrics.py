@@ -205,6 +205,22 @@ def test_choose_threshold_ties_pick_the_highest_cut() -> None:
     assert choose_threshold(y[::-1], p[::-1]) == pytest.approx(0.9)
 
 
+def test_choose_threshold_tolerance_keeps_the_highest_cut_near_the_best_f1() -> None:
+    y = np.array([0, 0, 1, 0, 1, 1], dtype=float)
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
+    # F1 by cut: 0.9 -> 0.5, 0.8 -> 0.8, 0.4 -> 0.667, 0.3 -> 0.857 (best), 0.2 -> 0.75.
+    assert choose_threshold(y, p, f1_tolerance=0.05) == pytest.approx(0.3)
+    assert choose_threshold(y, p, f1_tolerance=0.06) == pytest.approx(0.8)  # 0.857 - 0.8 < 0.06
+    assert choose_threshold(y, p, f1_tolerance=0.4) == pytest.approx(0.9)
+    y, p = _noisy(300, seed=5)
+    best = f1_score(y, p >= choose_threshold(y, p))
+    loose = choose_threshold(y, p, f1_tolerance=0.02)
+    assert loose >= choose_threshold(y, p) and f1_score(y, p >= loose) >= best - 0.02
+    assert not any(f1_score(y, p >= t) >= best - 0.02 for t in np.unique(p) if t > loose)
+    with pytest.raises(ValueError, match="f1_tolerance"):
+        choose_threshold(y, p, f1_tolerance=-0.1)
+
+
 def test_choose_threshold_respects_max_fpr() -> None:
     y, p = _noisy(300, seed=4)
     free = choose_threshold(y, p)
