@@ -206,6 +206,27 @@ def _quantize_blockwise(source: Path, target: Path, accuracy_level: int = 4) -> 
     onnx.save(quantized, str(target))
 
 
+def _linear_weights(model: Any) -> list[tuple[Any, Any]]:
+    """(first node, weight initializer) of each MatMul / Gemm whose B is a 2-D fp32 constant, heads
+    (fewer than `HEAD_COLUMNS` columns) left out: the weights the storage formats below rewrite."""
+    from onnx import TensorProto
+
+    initializers = {init.name: init for init in model.graph.initializer}
+    found = []
+    for node in model.graph.node:
+        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+            continue
+        init = initializers.pop(node.input[1], None)  # the weight: B of MatMul / Gemm; once if shared
+        if (
+            init is not None
+            and init.data_type == TensorProto.FLOAT
+            and len(init.dims) == 2
+            and min(init.dims) >= HEAD_COLUMNS
+        ):
+            found.append((node, init))
+    return found
+
+
 def _store_weights_fp16(model: Any) -> list[str]:
     """Store the remaining fp32 weight matrices of linear layers in fp16, cast back to fp32 on load.
 
@@ -219,22 +240,11 @@ def _store_weights_fp16(model: Any) -> list[str]:
     """
     from onnx import TensorProto, helper, numpy_helper
 
-    initializers = {init.name: init for init in model.graph.initializer}
     replaced: list[str] = []
-    for node in list(model.graph.node):
-        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
-            continue
-        name = node.input[1]  # the weight: B of MatMul / Gemm
-        init = initializers.get(name)
-        if (
-            init is None
-            or init.data_type != TensorProto.FLOAT
-            or len(init.dims) != 2
-            or min(init.dims) < HEAD_COLUMNS
-        ):
-            continue
+    for node, init in _linear_weights(model):
+        name = init.name
         weights = numpy_helper.to_array(init).astype(np.float16)
-        model.graph.initializer.remove(initializers.pop(name))
+        model.graph.initializer.remove(init)
         model.graph.initializer.append(numpy_helper.from_array(weights, f"{name}_fp16"))
         cast = helper.make_node("Cast", [f"{name}_fp16"], [name], name=f"{name}_cast", to=TensorProto.FLOAT)
         model.graph.node.insert(list(model.graph.node).index(node), cast)
@@ -259,27 +269,17 @@ def _store_weights_int8(model: Any, block: int) -> list[str]:
     """
     from onnx import TensorProto, helper, numpy_helper
 
-    initializers = {init.name: init for init in model.graph.initializer}
     replaced: list[str] = []
-    for node in list(model.graph.node):
-        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+    for node, init in _linear_weights(model):
+        if init.dims[0] % block:
             continue
-        name = node.input[1]
-        init = initializers.get(name)
-        if (
-            init is None
-            or init.data_type != TensorProto.FLOAT
-            or len(init.dims) != 2
-            or min(init.dims) < HEAD_COLUMNS
-            or init.dims[0] % block
-        ):
-            continue
+        name = init.name
         weights = numpy_helper.to_array(init).astype(np.float32)
         rows, cols = weights.shape
         grouped = weights.reshape(rows // block, block, cols)
         scales = (np.maximum(np.abs(grouped).max(axis=1, keepdims=True), 1e-12) / 127.0).astype(np.float16)
         values = np.clip(np.round(grouped / scales.astype(np.float32)), -127, 127).astype(np.int8)
-        model.graph.initializer.remove(initializers.pop(name))
+        model.graph.initializer.remove(init)
         p = f"{name}_q8"
         model.graph.initializer.extend(
             [
