@@ -66,7 +66,7 @@ def _vectorizers(config: LinearConfig) -> tuple[Any, Any]:
     return word, char
 
 
-def _label_rows(
+def label_rows(
     df: pd.DataFrame, label: str, boost: float
 ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
     """Row indices, targets and weights for one head; soft targets become a weighted pos/neg pair."""
@@ -122,7 +122,7 @@ def fit_linear(
     for j, label in enumerate(LABEL_NAMES):
         if label not in labels:
             continue
-        rows, targets, weights = _label_rows(train, label, config.rare_positive_boost)
+        rows, targets, weights = label_rows(train, label, config.rare_positive_boost)
         if len(np.unique(targets)) < 2:
             logger.warning("label %s has a single class in training; its head stays at 0.5", label)
             continue
