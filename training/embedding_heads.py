@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -97,10 +97,14 @@ def embed(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 12
     return out
 
 
-def cached_embed(model: Any, tokenizer: Any, texts: Sequence[str], path: Path) -> NDArray[np.float32]:
-    """`embed`, stored in `path` with a hash of the texts so that a changed split is re-encoded."""
+def _cache_file(texts: Sequence[str], path: Path) -> Path:
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    file = path.with_name(f"{path.name}-{digest}.npy")
+    return path.with_name(f"{path.name}-{digest}.npy")
+
+
+def cached_embed(model: Any, tokenizer: Any, texts: Sequence[str], path: Path) -> NDArray[np.float32]:
+    """`embed`, stored under `path` with a hash of the texts so that a changed split is re-encoded."""
+    file = _cache_file(texts, path)
     if file.exists():
         return np.asarray(np.load(file), dtype=np.float32)
     started = time.monotonic()
@@ -108,6 +112,16 @@ def cached_embed(model: Any, tokenizer: Any, texts: Sequence[str], path: Path) -
     np.save(file, vectors)
     logger.info("embedded %d texts in %.0f s -> %s", len(texts), time.monotonic() - started, file)
     return vectors
+
+
+def cached_scores(score: Callable[[list[str]], FloatArray], texts: list[str], path: Path) -> FloatArray:
+    """`score(texts)`, stored under `path` like `cached_embed`."""
+    file = _cache_file(texts, path)
+    if file.exists():
+        return np.asarray(np.load(file), dtype=np.float64)
+    scores = np.asarray(score(texts), dtype=np.float64)
+    np.save(file, scores)
+    return scores
 
 
 # --------------------------------------------------------------------------- contrastive stage
@@ -302,7 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     train = augmented[augmented["split"] == "train"].reset_index(drop=True)
     val = augmented[augmented["split"] == "validation"].reset_index(drop=True)
-    test = df[df["split"] == "test"].reset_index(drop=True)
+    test = augmented[augmented["split"] == "test"].reset_index(drop=True)  # native rows: weight 1
     boost = config.linear.rare_positive_boost
     logger.info("rows: train %d, validation %d, test %d", len(train), len(val), len(test))
 
@@ -312,8 +326,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     halves: dict[str, dict[str, FloatArray]] = {"transformer": {}, "linear": {}}
     for name, frame in (("validation", val), ("test", test)):
         texts = frame["text"].tolist()
-        halves["transformer"][name] = backend.transformer.predict_raw(texts)  # type: ignore[attr-defined]
-        halves["linear"][name] = backend.linear.predict_raw(texts)  # type: ignore[attr-defined]
+        for half in halves:
+            halves[half][name] = cached_scores(
+                getattr(backend, half).predict_raw,
+                texts,
+                out_dir / f"{model.id}-{half}-{name}",
+            )
     shipped_weights = list(backend.weights)  # type: ignore[attr-defined]
 
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir())
@@ -321,12 +339,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     info: dict[str, Any] = {}
     encoder = AutoModel.from_pretrained(encoder_dir())
     for stage in ("frozen", "setfit"):
-        if stage == "setfit":
+        frames = (("train", train), ("validation", val), ("test", test))
+        cached = all(
+            _cache_file(frame["text"].tolist(), out_dir / f"{stage}-{n}").exists() for n, frame in frames
+        )
+        if stage == "setfit" and not cached:
             pairs = contrastive_pairs(train, SCARCE_LABELS, args.pairs_per_label, config.seed)
             info["setfit"] = contrastive_tune(encoder, tokenizer, train["text"].tolist(), pairs)
         x = {
             name: cached_embed(encoder, tokenizer, frame["text"].tolist(), out_dir / f"{stage}-{name}")
-            for name, frame in (("train", train), ("validation", val), ("test", test))
+            for name, frame in frames
         }
         heads, chosen = fit_heads(train, x["train"], val, x["validation"], boost)
         info[f"{stage}_C"] = chosen

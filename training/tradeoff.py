@@ -5,6 +5,11 @@ either to every comment or, as served, only to comments that name an identity gr
 shows what each gives on test (OLID macro-F1, civil_comments toxicity F1) and on a sample of
 bias_madlibs NOT_BAD rows. It reports, it does not choose: picking a cut from this table would be
 tuning on the test splits.
+
+It then prints each shared-task figure's ceiling: the best value it reaches at any single cut of the
+served score, searched on the test rows themselves. A ceiling is an upper bound, never a cut to
+use: when the served figure is close to its ceiling, the cut is not what stands between the model
+and a target, the ranking is.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +29,33 @@ from training.dataset import add_cross_corpus_negatives, build_dataset, load_bia
 from training.options import TrainConfig
 from training.train import calibrate_and_threshold
 
+FloatArray = NDArray[np.float64]
+
 CAPS = (0.05, 0.10, 0.20)
+# name -> (corpus, label, metric of (y, flags)): the task figures of `training.evaluate.task_metrics`
+TASKS: dict[str, tuple[str, str, Callable[[FloatArray, FloatArray], float]]] = {
+    "olid_macro_f1": ("olid", "toxicity", metrics.macro_f1),
+    "constraint_weighted_f1": ("constraint", "misinformation", metrics.weighted_f1),
+    "pan2024_conspiracy_mcc": ("pan2024", "conspiracy", metrics.mcc),
+    "davidson_toxicity_macro_f1": ("davidson", "toxicity", metrics.macro_f1),
+    "tubespam_spam_f1": ("tubespam", "spam", lambda y, f: _f1(y, f)),
+}
+
+
+def _f1(y: FloatArray, flags: FloatArray) -> float:
+    return float(metrics.binary_metrics(y, flags, 0.5)["f1"] or 0.0)
+
+
+def ceiling(
+    y: FloatArray, scores: FloatArray, metric: Callable[[FloatArray, FloatArray], float]
+) -> tuple[float, float]:
+    """(best value, its cut) of `metric(y, scores >= cut)` over every distinct score as the cut."""
+    best = (-np.inf, float("nan"))
+    for cut in np.unique(scores):
+        value = metric(y, (scores >= cut).astype(np.float64))
+        if value > best[0]:
+            best = (float(value), float(cut))
+    return best
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{name:<14} {cut[0]:>6.3f} {cut[1]:>8.3f} {f_olid:>14.3f} {f_civil or 0.0:>13.3f} {flagged:>16.3f}"
         )
+
+    print("\ntask figures at the served cuts, and their ceilings at any single cut (searched on test)")
+    print(f"{'figure':<28} {'served':>7} {'ceiling':>8} {'at cut':>7}")
+    for name, (corpus, label, metric) in TASKS.items():
+        rows = test[(test["corpus"] == corpus) & test[label].notna()]
+        if rows.empty:
+            continue
+        texts = rows["text"].tolist()
+        k = model.labels.index(label)
+        scores = model.score(texts)[:, k]
+        y = rows[label].to_numpy(dtype=np.float64)
+        served = metric(y, (scores >= model.cuts(texts)[:, k]).astype(np.float64))
+        best, at_cut = ceiling(y, scores, metric)
+        print(f"{name:<28} {served:>7.3f} {best:>8.3f} {at_cut:>7.3f}")
     return 0
 
 
