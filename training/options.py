@@ -144,6 +144,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=tf.threads, help="transformer: torch CPU threads (0: all cores)"
     )
     parser.add_argument(
+        "--corpus-repeats",
+        metavar="CORPUS=N,...",
+        default="",
+        help="transformer: times each listed corpus's rows appear per epoch, replacing the default for"
+        " that corpus (defaults: "
+        + ", ".join(f"{k}={v}" for k, v in tf.corpus_repeats.items())
+        + "); N >= 1",
+    )
+    parser.add_argument(
         "--no-pan-windows",
         dest="pan_windows",
         action="store_false",
@@ -180,6 +189,32 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
+def _repeats(text: str, defaults: dict[str, int]) -> dict[str, int]:
+    """`CORPUS=N,...` over the default repeats; unknown corpora and N < 1 are errors."""
+    from training.corpora import CORPORA
+
+    repeats = dict(defaults)
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in CORPORA:
+            raise ValueError(
+                f"--corpus-repeats: expected CORPUS=N with CORPUS one of {', '.join(CORPORA)}; got {part!r}"
+            )
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(
+                f"--corpus-repeats: {name}: N must be a whole number, got {value.strip()!r}"
+            ) from None
+        if n < 1:
+            raise ValueError(f"--corpus-repeats: {name}: N must be >= 1, got {n}")
+        repeats[name] = n
+    return repeats
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build a validated TrainConfig from parsed arguments."""
     corpora = tuple(c.strip() for c in args.corpora.split(",") if c.strip()) if args.corpora else None
@@ -211,6 +246,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             checkpoint_dir=args.checkpoint_dir,
             fine_tuned=args.fine_tuned,
             pan_windows=args.pan_windows,
+            corpus_repeats=_repeats(args.corpus_repeats, TransformerConfig().corpus_repeats),
             threads=args.threads,
             seed=args.seed,
         ),

@@ -27,6 +27,10 @@ def run(registry_root: Path, *argv: str) -> int:
         (["--corpora", "civil_comments,reddit"], "reddit"),
         (["--fine-tuned", "."], "--fine-tuned needs --kind transformer or ensemble"),
         (["--kind", "ensemble", "--fine-tuned", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
+        (["--corpus-repeats", "olid=0"], "olid: N must be >= 1"),
+        (["--corpus-repeats", "olid=two"], "olid: N must be a whole number"),
+        (["--corpus-repeats", "reddit=2"], "got 'reddit=2'"),
+        (["--corpus-repeats", "olid"], "expected CORPUS=N"),
         (
             ["--kind", "transformer", "--identity-swap", "linear"],
             "--identity-swap linear needs --kind linear",
@@ -54,6 +58,24 @@ def test_identity_swap_scope_option(argv: list[str], scope: str) -> None:
 
     args = build_parser().parse_args(["train", "--kind", "ensemble", *argv])
     assert config_from_args(args).identity_swap == scope
+
+
+def test_corpus_repeats_replace_the_defaults_of_the_corpora_named() -> None:
+    from cli.main import build_parser
+    from training.options import config_from_args
+
+    def repeats(*argv: str) -> dict[str, int]:
+        return config_from_args(
+            build_parser().parse_args(["train", "--kind", "ensemble", *argv])
+        ).transformer.corpus_repeats
+
+    assert repeats() == {"pan2024": 3, "prct_youtube": 6, "tubespam": 2}
+    assert repeats("--corpus-repeats", " olid=2, tubespam=1 ") == {
+        "pan2024": 3,
+        "prct_youtube": 6,
+        "tubespam": 1,
+        "olid": 2,
+    }
 
 
 def test_identity_swap_unknown_scope_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
