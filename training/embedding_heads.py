@@ -39,7 +39,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from models.labels import LABEL_NAMES
-from training.dataset import add_cross_corpus_negatives, build_dataset
+from models.spans import logit
+from training.dataset import add_cross_corpus_negatives, build_dataset, native_mask
 from training.linear import label_rows
 from training.options import TrainConfig
 
@@ -49,10 +50,6 @@ FloatArray = NDArray[np.float64]
 SCARCE_LABELS = ("threat", "profanity", "identity_attack", "spam", "conspiracy")
 C_GRID = (0.25, 1.0, 4.0, 16.0)
 MAX_LENGTH = 128
-
-
-def _native(df: pd.DataFrame, label: str) -> NDArray[np.bool_]:
-    return np.asarray((df[f"weight_{label}"] == 1.0).to_numpy() & df[label].notna().to_numpy())
 
 
 def _auc(y: NDArray[Any], p: NDArray[Any]) -> float | None:
@@ -134,7 +131,7 @@ def contrastive_pairs(
     rng = np.random.default_rng(seed)
     pairs: list[tuple[int, int, float]] = []
     for label in labels:
-        native = _native(train, label)
+        native = native_mask(train, label)
         y = train[label].to_numpy(dtype=np.float64)
         pos = np.flatnonzero(native & (y >= 0.5))
         neg = np.flatnonzero(native & (y < 0.5))
@@ -149,6 +146,12 @@ def contrastive_pairs(
         pairs += [(int(i), int(j), 0.0) for i, j in zip(a, b, strict=True)]
     order = rng.permutation(len(pairs))
     return [pairs[i] for i in order]
+
+
+def _pooled(model: Any, tokenizer: Any, texts: list[str]) -> Any:
+    """Sentence embeddings of one padded batch, with gradients (training)."""
+    batch = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+    return _mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
 
 
 def contrastive_tune(
@@ -172,23 +175,9 @@ def contrastive_tune(
     steps = (len(pairs) + batch_size - 1) // batch_size
     for step in range(steps):
         chunk = pairs[step * batch_size : (step + 1) * batch_size]
-        left = tokenizer(
-            [texts[i] for i, _, _ in chunk],
-            truncation=True,
-            max_length=MAX_LENGTH,
-            padding=True,
-            return_tensors="pt",
-        )
-        right = tokenizer(
-            [texts[j] for _, j, _ in chunk],
-            truncation=True,
-            max_length=MAX_LENGTH,
-            padding=True,
-            return_tensors="pt",
-        )
         target = torch.tensor([t for _, _, t in chunk], dtype=torch.float32)
-        ea = _mean_pool(model(**left).last_hidden_state, left["attention_mask"])
-        eb = _mean_pool(model(**right).last_hidden_state, right["attention_mask"])
+        ea = _pooled(model, tokenizer, [texts[i] for i, _, _ in chunk])
+        eb = _pooled(model, tokenizer, [texts[j] for _, j, _ in chunk])
         loss = torch.nn.functional.mse_loss((ea * eb).sum(-1), target)
         optimiser.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
@@ -231,7 +220,7 @@ def fit_heads(
     chosen: dict[str, float] = {}
     for label in labels:
         rows, targets, weights = label_rows(train, label, boost)
-        native = _native(val, label)
+        native = native_mask(val, label)
         y_val = val.loc[native, label].to_numpy(dtype=np.float64) >= 0.5
         best: tuple[float, float, Any] | None = None
         for c in C_GRID:
@@ -254,19 +243,14 @@ def head_scores(heads: dict[str, Any], x: NDArray[np.float32]) -> FloatArray:
     return out
 
 
-def _logit(p: FloatArray) -> FloatArray:
-    q = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(q / (1 - q)))
-
-
 def three_way_weights(
     parts: Sequence[FloatArray], val: pd.DataFrame, label: str, step: float = 0.1
 ) -> tuple[tuple[float, ...], float]:
     """Simplex weights of the parts' logits with the best validation ROC-AUC for `label`."""
     j = LABEL_NAMES.index(label)
-    native = _native(val, label)
+    native = native_mask(val, label)
     y = val.loc[native, label].to_numpy(dtype=np.float64) >= 0.5
-    logits = [_logit(p[native, j]) for p in parts]
+    logits = [logit(p[native, j]) for p in parts]
     grid = np.round(np.arange(0.0, 1.0 + 1e-9, step), 2)
     best: tuple[float, tuple[float, ...]] = (-1.0, ())
     for ws in product(grid, repeat=len(parts) - 1):
@@ -280,13 +264,13 @@ def three_way_weights(
 
 
 def blended(parts: Sequence[FloatArray], weights: Sequence[float], j: int) -> FloatArray:
-    return np.asarray(sum(w * _logit(p[:, j]) for w, p in zip(weights, parts, strict=True)))
+    return np.asarray(sum(w * logit(p[:, j]) for w, p in zip(weights, parts, strict=True)))
 
 
 def per_corpus_auc(df: pd.DataFrame, scores: FloatArray, label: str) -> dict[str, float | None]:
     """ROC-AUC of one label on its native rows, pooled and per corpus."""
     j = LABEL_NAMES.index(label)
-    native = _native(df, label)
+    native = native_mask(df, label)
     y = df[label].to_numpy(dtype=np.float64) >= 0.5
     out: dict[str, float | None] = {"all": _auc(y[native], scores[native, j])}
     corpus = df["corpus"].to_numpy()

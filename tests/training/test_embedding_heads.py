@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from models.labels import LABEL_NAMES
+from tests.training.frames import unlabelled_frame
 from training.embedding_heads import (
     C_GRID,
     contrastive_pairs,
@@ -17,15 +18,6 @@ from training.embedding_heads import (
 )
 
 
-def _frame(n: int, corpus: str = "civil_comments") -> pd.DataFrame:
-    data: dict[str, object] = {"text": [f"comment {i}" for i in range(n)], "corpus": [corpus] * n}
-    for label in LABEL_NAMES:
-        data[label] = np.nan
-        data[f"soft_{label}"] = np.nan
-        data[f"weight_{label}"] = 0.0
-    return pd.DataFrame(data)
-
-
 def _with_label(df: pd.DataFrame, label: str, y: np.ndarray, weight: float = 1.0) -> pd.DataFrame:
     df[label] = y.astype(np.float64)
     df[f"weight_{label}"] = weight
@@ -33,7 +25,7 @@ def _with_label(df: pd.DataFrame, label: str, y: np.ndarray, weight: float = 1.0
 
 
 def test_pairs_join_positives_or_a_positive_and_a_negative_of_native_rows_only() -> None:
-    df = _with_label(_frame(40), "threat", np.array([1.0] * 6 + [0.0] * 34))
+    df = _with_label(unlabelled_frame(40), "threat", np.array([1.0] * 6 + [0.0] * 34))
     df.loc[30:, "weight_threat"] = 0.3  # borrowed negatives: not native, never paired
     df = _with_label(df, "spam", np.zeros(40))  # no positives: no pairs
     pairs = contrastive_pairs(df, ("threat", "spam"), pairs_per_label=200, seed=1)
@@ -53,7 +45,7 @@ def test_heads_learn_a_separable_label_and_pick_c_on_validation() -> None:
     y = (rng.random(n) < 0.3).astype(np.float64)
     x = rng.normal(size=(n, 8)).astype(np.float32)
     x[:, 0] += 3.0 * y  # the label lives in one direction
-    df = _with_label(_frame(n), "threat", y)
+    df = _with_label(unlabelled_frame(n), "threat", y)
     train, val = df.iloc[:200].reset_index(drop=True), df.iloc[200:].reset_index(drop=True)
     heads, chosen = fit_heads(train, x[:200], val, x[200:], boost=4.0, labels=("threat",))
     assert set(heads) == {"threat"} and chosen["threat"] in C_GRID
@@ -68,7 +60,7 @@ def test_three_way_weights_find_the_informative_part() -> None:
     rng = np.random.default_rng(1)
     n = 400
     y = (rng.random(n) < 0.4).astype(np.float64)
-    val = _with_label(_frame(n), "conspiracy", y)
+    val = _with_label(unlabelled_frame(n), "conspiracy", y)
     j = LABEL_NAMES.index("conspiracy")
     noise = [np.full((n, len(LABEL_NAMES)), 0.5) for _ in range(3)]
     for part in noise[:2]:

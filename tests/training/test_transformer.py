@@ -8,6 +8,7 @@ import pytest
 
 from models.errors import InputDataError
 from models.labels import LABEL_NAMES
+from tests.training.frames import unlabelled_frame
 from training.transformer import (
     HISTORY_FILE,
     TransformerConfig,
@@ -18,17 +19,8 @@ from training.transformer import (
 )
 
 
-def _frame(n: int, corpus: str = "civil_comments") -> pd.DataFrame:
-    data: dict[str, object] = {"text": [f"comment {i}" for i in range(n)], "corpus": [corpus] * n}
-    for label in LABEL_NAMES:
-        data[label] = np.nan
-        data[f"soft_{label}"] = np.nan
-        data[f"weight_{label}"] = 0.0
-    return pd.DataFrame(data)
-
-
 def test_targets_mask_unknown_and_use_soft_labels() -> None:
-    df = _frame(4)
+    df = unlabelled_frame(4)
     df["toxicity"] = [1.0, 0.0, 1.0, np.nan]
     df["soft_toxicity"] = [0.8, 0.2, np.nan, np.nan]
     df["weight_toxicity"] = [1.0, 1.0, 1.0, 0.0]
@@ -43,7 +35,7 @@ def test_targets_mask_unknown_and_use_soft_labels() -> None:
 
 
 def test_rare_positives_are_upweighted_but_capped() -> None:
-    df = _frame(101)
+    df = unlabelled_frame(101)
     df["threat"] = [1.0] + [0.0] * 100
     df["weight_threat"] = 1.0
     t = build_targets(df, boost=8.0)
@@ -53,7 +45,9 @@ def test_rare_positives_are_upweighted_but_capped() -> None:
 
 
 def test_epoch_rows_repeat_small_and_cap_large_corpora() -> None:
-    df = pd.concat([_frame(10, "prct_youtube"), _frame(50, "davidson")], ignore_index=True)
+    df = pd.concat(
+        [unlabelled_frame(10, "prct_youtube"), unlabelled_frame(50, "davidson")], ignore_index=True
+    )
     config = TransformerConfig(corpus_repeats={"prct_youtube": 3}, corpus_caps={"davidson": 20})
     rows = _epoch_rows(df, config, np.random.default_rng(0))
     corpus = df["corpus"].to_numpy()[rows]
@@ -108,7 +102,7 @@ def test_a_fine_tuned_folder_must_match_the_label_schema(tmp_path: Path) -> None
 def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
     from training.transformer import fine_tune
 
-    df = _frame(48)
+    df = unlabelled_frame(48)
     df["text"] = [("you idiot " if i % 2 else "thanks for the story ") * (1 + i % 5) for i in range(48)]
     df["toxicity"] = [float(i % 2) for i in range(48)]
     df["weight_toxicity"] = 1.0
