@@ -12,8 +12,15 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
 
+def _method(info: ArtifactInfo, label: str) -> str:
+    calibrator = info.calibration.get(label)
+    return calibrator.method if calibrator is not None else "-"
+
+
 def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
     """Markdown model card: what it is, data, metrics, bias, intended use, limits."""
+    from training.train import RARE_LABEL_POSITIVES, THRESHOLD_F1_TOLERANCE  # train imports this module
+
     lines = [
         f"# Model card: {info.id}",
         "",
@@ -25,10 +32,13 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "",
         "## Labels and served thresholds",
         "",
-        "| label | definition | threshold |",
-        "|---|---|---|",
+        "| label | definition | calibration | threshold |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {lab.name} | {lab.definition} | {info.thresholds[lab.name]:.3f} |" for lab in LABELS]
+    lines += [
+        f"| {lab.name} | {lab.definition} | {_method(info, lab.name)} | {info.thresholds[lab.name]:.3f} |"
+        for lab in LABELS
+    ]
     lines += _identity_cut(info)
     lines += _architecture(info)
     lines += [
@@ -86,8 +96,12 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "auto-reject, on those labels. Not for decisions about people without human review.",
         "",
         "The thresholds are F1-optimal on validation corpora in which toxic comments are common (most",
-        "civil_comments and Davidson rows are toxic): each is the highest cut within 0.005 of the best",
-        "validation F1, so that cuts validation cannot tell apart settle toward fewer flags.",
+        "civil_comments and Davidson rows are toxic): each is the highest cut within"
+        f" {THRESHOLD_F1_TOLERANCE} of the best",
+        "validation F1, so that cuts validation cannot tell apart settle toward fewer flags. A label with",
+        f"fewer than {RARE_LABEL_POSITIVES} validation positives is calibrated by Platt scaling instead of isotonic regression,",
+        "and its cut is where the F1 expected under those calibrated scores is highest: its observed F1",
+        "curve follows each of its few positives.",
         "On a real comment stream, where toxic comments are few, the",
         "same cuts send more neutral comments to review for each toxic one caught; a site that wants",
         "fewer reviews raises its review thresholds in its policy.",

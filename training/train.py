@@ -42,6 +42,11 @@ CROSS_DOMAIN_FPR_CAP = 0.02
 # about one standard error of F1 on a few thousand validation rows, so cuts that validation cannot
 # tell apart are settled toward fewer flags instead of by noise.
 THRESHOLD_F1_TOLERANCE = 0.005
+# A label with fewer validation positives than this (threat: 12) is calibrated by Platt scaling,
+# two parameters, instead of isotonic regression, which follows each positive, and its cut is the
+# one that maximises the F1 expected under those calibrated scores (metrics.expected_f1_threshold).
+# Chosen by split-half of the shipped model's validation rows (training/EXPERIMENTS.md).
+RARE_LABEL_POSITIVES = 30
 IDENTITY_CAPPED = ("toxicity",)
 # The PyTorch and served ONNX network's validation scores, passed from the export to the parity
 # check; never stored.
@@ -61,7 +66,8 @@ def calibrate_and_threshold(
     raw: FloatArray, val: pd.DataFrame, method: str, *, identity_fpr_cap: float | None = None
 ) -> tuple[dict[str, Calibrator], dict[str, float], IdentityCut | None]:
     """Fit per-label calibrators and F1-optimal thresholds (within THRESHOLD_F1_TOLERANCE) on the
-    validation rows only.
+    validation rows only; labels with under RARE_LABEL_POSITIVES positives get Platt scaling and
+    the expected-F1 cut instead.
 
     With `identity_fpr_cap`, IDENTITY_CAPPED labels also get a cut for comments that name an
     identity group ("gay", "muslim", "black", ... the terms bias audits probe): the lowest cut, at
@@ -82,9 +88,18 @@ def calibrate_and_threshold(
             logger.warning("label %s: validation has one class; identity calibration, threshold 0.5", label)
             calibrators[label], thresholds[label] = Calibrator(), 0.5
             continue
-        cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method=method)  # type: ignore[arg-type]
-        p = cal.apply(raw[rows, j])
-        threshold = metrics.choose_threshold(y[rows], p, w[rows], f1_tolerance=THRESHOLD_F1_TOLERANCE)
+        positives = float(w[rows][y[rows] >= 0.5].sum())
+        if positives < RARE_LABEL_POSITIVES:
+            cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method="platt")
+            p = cal.apply(raw[rows, j])
+            threshold = metrics.expected_f1_threshold(p, w[rows])
+            logger.info(
+                "label %s: %.0f validation positives; platt calibration, expected-F1 cut", label, positives
+            )
+        else:
+            cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method=method)  # type: ignore[arg-type]
+            p = cal.apply(raw[rows, j])
+            threshold = metrics.choose_threshold(y[rows], p, w[rows], f1_tolerance=THRESHOLD_F1_TOLERANCE)
         if label in NEGATIVE_SOURCES:
             borrowed = (w[rows] < 1.0) & (y[rows] == 0)
             if borrowed.any():
@@ -106,7 +121,7 @@ def calibrate_and_threshold(
                     "label %s: %d neutral identity rows, too few for an identity cut", label, neutral.sum()
                 )
         calibrators[label], thresholds[label] = cal, float(threshold)
-        logger.info("label %s: %s calibration, threshold %.3f", label, method, threshold)
+        logger.info("label %s: %s calibration, threshold %.3f", label, cal.method, threshold)
     identity = IdentityCut(IDENTITY_TERMS, identity_thresholds) if identity_thresholds else None
     return calibrators, thresholds, identity
 

@@ -24,6 +24,7 @@ from training.metrics import (
     choose_threshold,
     cross_domain_flag_rate,
     expected_calibration_error,
+    expected_f1_threshold,
     macro_f1,
     mcc,
     weighted_f1,
@@ -254,6 +255,56 @@ def test_choose_threshold_with_weights_and_nan() -> None:
     # (cut 0.5: F1 22/24) beats cut 0.9 (F1 2/12).
     assert choose_threshold(y, p) == pytest.approx(0.9)
     assert choose_threshold(y, p, sample_weight=[1.0, 1.0, 1.0, 10.0, 1.0]) == pytest.approx(0.5)
+
+
+# ---- expected_f1_threshold -----------------------------------------------------------------------
+
+
+def test_expected_f1_threshold_by_hand() -> None:
+    p = np.array([0.9, 0.6, 0.2, 0.1])
+    # Expected positives 1.8. Cut 0.9: 2*0.9/2.8 = 0.643; 0.6: 2*1.5/3.8 = 0.789 (best);
+    # 0.2: 2*1.7/4.8 = 0.708; 0.1: 2*1.8/5.8 = 0.621.
+    assert expected_f1_threshold(p) == pytest.approx(0.6)
+    p = np.array([0.9, 0.3, 0.2, 0.1])
+    # Expected positives 1.5; cut 0.9 is best (1.8/2.5 = 0.72 against 2.4/3.5 = 0.686 at 0.3). With
+    # the 0.3 row weighing 10, expected positives are 4.2: 1.8/5.2 = 0.346 at 0.9, 7.8/15.2 = 0.513
+    # at 0.3 (best), 8.2/16.2 = 0.506 at 0.2.
+    assert expected_f1_threshold(p) == pytest.approx(0.9)
+    assert expected_f1_threshold(p, sample_weight=[1.0, 10.0, 1.0, 1.0]) == pytest.approx(0.3)
+
+
+def test_expected_f1_threshold_is_half_the_best_expected_f1_on_calibrated_scores() -> None:
+    rng = np.random.default_rng(7)
+    p = rng.beta(0.3, 6.0, 20_000)  # a rare label: mean score about 0.05
+    cut = expected_f1_threshold(p)
+    flagged = p >= cut
+    best = 2.0 * p[flagged].sum() / (flagged.sum() + p.sum())
+    assert cut == pytest.approx(best / 2.0, abs=0.01)
+    # Observed labels drawn from those chances agree with it: no cut does much better.
+    y = (rng.random(p.size) < p).astype(float)
+    assert f1_score(y, flagged) >= _brute_force_best_f1(y, p) - 0.03
+
+
+def test_expected_f1_threshold_with_no_chance_of_a_positive_flags_nothing() -> None:
+    p = np.array([0.0, 0.0, 0.0])
+    assert not (p >= expected_f1_threshold(p)).any()
+
+
+@pytest.mark.parametrize(
+    ("p", "weight", "match"),
+    [
+        ([0.2, 1.5], None, "calibrated"),
+        ([0.2, np.nan], None, "calibrated"),
+        ([], None, "empty"),
+        ([0.2, 0.3], [1.0], "sample_weight"),
+        ([0.2, 0.3], [1.0, -1.0], "sample_weight"),
+    ],
+)
+def test_expected_f1_threshold_rejects_bad_arguments(
+    p: list[float], weight: list[float] | None, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        expected_f1_threshold(p, sample_weight=weight)
 
 
 def test_choose_threshold_rejects_bad_arguments() -> None:

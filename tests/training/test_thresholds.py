@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from models.labels import LABEL_NAMES
+from training.metrics import choose_threshold, expected_f1_threshold
 from training.options import TrainConfig
-from training.train import calibrate_and_threshold
+from training.train import RARE_LABEL_POSITIVES, THRESHOLD_F1_TOLERANCE, calibrate_and_threshold
 
 
 def _validation() -> tuple[np.ndarray, pd.DataFrame]:
@@ -79,3 +80,26 @@ def test_too_few_neutral_identity_rows_give_no_identity_cut() -> None:
 def test_identity_cap_is_validated() -> None:
     with pytest.raises(ValueError, match="identity_fpr_cap"):
         TrainConfig(identity_fpr_cap=1.5)
+
+
+def test_a_label_with_few_validation_positives_gets_platt_and_the_expected_f1_cut() -> None:
+    raw, val = _validation()
+    rng = np.random.default_rng(1)
+    j = LABEL_NAMES.index("threat")
+    threat = np.zeros(len(val))
+    threat[rng.choice(len(val), RARE_LABEL_POSITIVES - 1, replace=False)] = 1.0
+    raw[:, j] = np.clip(0.25 * threat + 0.75 * rng.random(len(val)), 0.001, 0.999)
+    val["threat"], val["weight_threat"] = threat, 1.0
+    calibrators, thresholds, _ = calibrate_and_threshold(raw, val, "isotonic")
+    assert calibrators["toxicity"].method == "isotonic"  # 200 positives: the configured method
+    assert calibrators["threat"].method == "platt"
+    p = calibrators["threat"].apply(raw[:, j])
+    assert thresholds["threat"] == pytest.approx(expected_f1_threshold(p))
+    assert thresholds["threat"] != pytest.approx(
+        choose_threshold(threat, p, f1_tolerance=THRESHOLD_F1_TOLERANCE)
+    )
+    # One more positive and the label is calibrated like the others.
+    threat[np.flatnonzero(threat == 0)[0]] = 1.0
+    val["threat"] = threat
+    calibrators, _, _ = calibrate_and_threshold(raw, val, "isotonic")
+    assert calibrators["threat"].method == "isotonic"
