@@ -252,6 +252,13 @@ def _store_weights_fp16(model: Any) -> list[str]:
     return replaced
 
 
+def _int8_scales(largest: NDArray[np.float32]) -> NDArray[np.float16]:
+    """fp16 scales that map each block's largest magnitude to 127. A block too small for an fp16
+    scale (all zeros, or under 127 x 6e-8) gets 1, so it stores zeros instead of dividing by zero."""
+    scales = (largest / 127.0).astype(np.float16)
+    return np.where(scales > 0, scales, np.float16(1.0))
+
+
 def _store_weights_int8(model: Any, block: int) -> list[str]:
     """Store every linear layer's weights in int8 with an fp16 scale per block of `block` rows,
     multiplied back to fp32 by constant nodes that ONNX Runtime folds when the session starts.
@@ -277,7 +284,7 @@ def _store_weights_int8(model: Any, block: int) -> list[str]:
         weights = numpy_helper.to_array(init).astype(np.float32)
         rows, cols = weights.shape
         grouped = weights.reshape(rows // block, block, cols)
-        scales = (np.maximum(np.abs(grouped).max(axis=1, keepdims=True), 1e-12) / 127.0).astype(np.float16)
+        scales = _int8_scales(np.abs(grouped).max(axis=1, keepdims=True))
         values = np.clip(np.round(grouped / scales.astype(np.float32)), -127, 127).astype(np.int8)
         model.graph.initializer.remove(init)
         p = f"{name}_q8"
@@ -336,7 +343,7 @@ def _quantize_embeddings(model: Any, min_rows: int = 1000, int8_block: int = 0) 
         if int8_block:
             blocks = width // int8_block
             grouped = table.astype(np.float32).reshape(rows, blocks, int8_block)
-            scales = (np.maximum(np.abs(grouped).max(axis=2), 1e-12) / 127.0).astype(np.float16)
+            scales = _int8_scales(np.abs(grouped).max(axis=2))
             steps = grouped / scales.astype(np.float32)[:, :, None]
             values = np.clip(np.round(steps), -127, 127).astype(np.int8).reshape(rows, width)
             p = f"{name}_q8"

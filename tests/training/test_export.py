@@ -333,3 +333,13 @@ def test_int8_folded_stores_every_linear_layer_in_int8_blocks_and_computes_in_fp
     assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.01
     alone = np.vstack([backend.predict_raw([t]) for t in TEXTS])
     np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-5)
+
+
+def test_int8_scales_give_an_all_zero_block_a_unit_scale() -> None:
+    from training.export import _int8_scales
+
+    # The tiny network's padding row is all zeros; 1e-9 / 127 underflows fp16. Both would divide by 0.
+    scales = _int8_scales(np.array([0.0, 1.27, 1e-9], dtype=np.float32))
+    assert scales.dtype == np.float16
+    assert scales[0] == 1.0 and scales[2] == 1.0
+    assert float(scales[1]) == pytest.approx(0.01, rel=1e-3)
