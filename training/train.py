@@ -62,6 +62,38 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def label_cut(
+    raw: FloatArray, y: FloatArray, w: FloatArray, label: str, method: str, *, rare: bool | None = None
+) -> tuple[Calibrator, float]:
+    """One label's calibrator and cut, fitted on its validation rows (both classes present).
+
+    The cut is the highest within THRESHOLD_F1_TOLERANCE of the best observed F1 after `method`'s
+    calibration; a rare label (under RARE_LABEL_POSITIVES positives, or `rare=True`) gets Platt
+    scaling and the expected-F1 cut instead. Labels with borrowed negatives then raise the cut so
+    that at most CROSS_DOMAIN_FPR_CAP of those are flagged.
+    """
+    positives = float(w[y >= 0.5].sum())
+    if rare is None:
+        rare = positives < RARE_LABEL_POSITIVES
+    if rare:
+        cal = fit_calibrator(raw, y, w, method="platt")
+        p = cal.apply(raw)
+        threshold = metrics.expected_f1_threshold(p, w)
+        logger.info(
+            "label %s: %.0f validation positives; platt calibration, expected-F1 cut", label, positives
+        )
+    else:
+        cal = fit_calibrator(raw, y, w, method=method)  # type: ignore[arg-type]
+        p = cal.apply(raw)
+        threshold = metrics.choose_threshold(y, p, w, f1_tolerance=THRESHOLD_F1_TOLERANCE)
+    if label in NEGATIVE_SOURCES:
+        borrowed = (w < 1.0) & (y == 0)
+        if borrowed.any():
+            cap = float(np.quantile(p[borrowed], 1.0 - CROSS_DOMAIN_FPR_CAP))
+            threshold = max(threshold, min(cap + 1e-6, 0.999))
+    return cal, float(threshold)
+
+
 def calibrate_and_threshold(
     raw: FloatArray, val: pd.DataFrame, method: str, *, identity_fpr_cap: float | None = None
 ) -> tuple[dict[str, Calibrator], dict[str, float], IdentityCut | None]:
@@ -88,23 +120,8 @@ def calibrate_and_threshold(
             logger.warning("label %s: validation has one class; identity calibration, threshold 0.5", label)
             calibrators[label], thresholds[label] = Calibrator(), 0.5
             continue
-        positives = float(w[rows][y[rows] >= 0.5].sum())
-        if positives < RARE_LABEL_POSITIVES:
-            cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method="platt")
-            p = cal.apply(raw[rows, j])
-            threshold = metrics.expected_f1_threshold(p, w[rows])
-            logger.info(
-                "label %s: %.0f validation positives; platt calibration, expected-F1 cut", label, positives
-            )
-        else:
-            cal = fit_calibrator(raw[rows, j], y[rows], w[rows], method=method)  # type: ignore[arg-type]
-            p = cal.apply(raw[rows, j])
-            threshold = metrics.choose_threshold(y[rows], p, w[rows], f1_tolerance=THRESHOLD_F1_TOLERANCE)
-        if label in NEGATIVE_SOURCES:
-            borrowed = (w[rows] < 1.0) & (y[rows] == 0)
-            if borrowed.any():
-                cap = float(np.quantile(p[borrowed], 1.0 - CROSS_DOMAIN_FPR_CAP))
-                threshold = max(threshold, min(cap + 1e-6, 0.999))
+        cal, threshold = label_cut(raw[rows, j], y[rows], w[rows], label, method)
+        p = cal.apply(raw[rows, j])
         if mentions is not None and identity_fpr_cap is not None and label in IDENTITY_CAPPED:
             neutral = mentions[rows] & (y[rows] < 0.5) & (w[rows] >= 1.0)
             if neutral.sum() >= 20:
