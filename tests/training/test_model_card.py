@@ -65,3 +65,16 @@ def test_the_card_names_an_export_that_missed_the_parity_bar() -> None:
     assert "Tried first and over the 0.02 bar: int8-blockwise (max 0.0274)." in card
     fitted["export_attempts"] = fitted["export_attempts"][1:]
     assert "Tried first" not in render_model_card(info, report)
+
+
+def test_the_threshold_table_names_each_labels_calibration() -> None:
+    from models.calibration import Calibrator
+
+    info, report = _shipped_ensemble()
+    info.calibration["threat"] = Calibrator(method="platt", a=1.1, b=-0.2)
+    card = render_model_card(info, report)
+    table = card[card.index("## Labels and served thresholds") :].split("\n\n")[1].splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table}
+    assert "| platt | " in rows["threat"]
+    assert "| isotonic | " in rows["toxicity"]  # the shipped model calibrates the others by isotonic
+    assert "fewer than 30 validation positives" in card
