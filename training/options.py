@@ -153,6 +153,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         + "); N >= 1",
     )
     parser.add_argument(
+        "--repeat-native-only",
+        action="store_true",
+        help="transformer: copies of a repeated corpus's rows (--corpus-repeats) beyond the first train"
+        " only that corpus's own labels, not the negatives it lends to other labels",
+    )
+    parser.add_argument(
         "--no-pan-windows",
         dest="pan_windows",
         action="store_false",
@@ -247,6 +253,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             fine_tuned=args.fine_tuned,
             pan_windows=args.pan_windows,
             corpus_repeats=_repeats(args.corpus_repeats, TransformerConfig().corpus_repeats),
+            repeat_native_only=args.repeat_native_only,
             threads=args.threads,
             seed=args.seed,
         ),

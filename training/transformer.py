@@ -62,6 +62,13 @@ class TransformerConfig:
     pan_windows: bool = field(
         default=True, metadata={"help": "add comment-length windows of long PAN posts (training.windows)"}
     )
+    repeat_native_only: bool = field(
+        default=False,
+        metadata={
+            "help": "copies of a repeated corpus's rows beyond the first train only that corpus's own"
+            " labels, not the negatives it lends to other labels"
+        },
+    )
     evals_per_epoch: int = field(default=2, metadata={"help": "validation passes per epoch (early stopping)"})
     patience: int = field(
         default=3, metadata={"help": "stop after this many evaluations without improvement"}
@@ -111,6 +118,18 @@ class _Targets:
 
     y: NDArray[np.float32]
     w: NDArray[np.float32]
+    native: NDArray[np.float32]  # 1 where the row's own corpus judges the label, 0 for borrowed/unknown
+
+    def batch(self, rows: NDArray[np.intp]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Targets and weights of a batch of epoch rows (see `_epoch_rows`): a row index at or past
+        the frame's length is a later copy of row `index % n`, which keeps only its native weights."""
+        n = len(self.y)
+        base, later = rows % n, rows >= n
+        w = self.w[base]
+        if later.any():
+            w = w.copy()
+            w[later] *= self.native[base[later]]
+        return self.y[base], w
 
 
 def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
@@ -118,6 +137,7 @@ def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
     n, labels = len(df), len(LABEL_NAMES)
     y = np.zeros((n, labels), dtype=np.float32)
     w = np.zeros((n, labels), dtype=np.float32)
+    native = np.zeros((n, labels), dtype=np.float32)
     for j, label in enumerate(LABEL_NAMES):
         hard = df[label].to_numpy(dtype=np.float64)
         soft = df[f"soft_{label}"].to_numpy(dtype=np.float64)
@@ -131,19 +151,26 @@ def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
         factor = float(np.clip(neg / max(pos, 1e-9) / 4.0, 1.0, boost))
         y[:, j] = target
         w[:, j] = np.where(known, weight * np.where(target >= 0.5, factor, 1.0), 0.0)
-    return _Targets(y=y, w=w)
+        native[:, j] = known & (weight == 1.0)  # borrowed negatives weigh less (add_cross_corpus_negatives)
+    return _Targets(y=y, w=w, native=native)
 
 
 def _epoch_rows(df: pd.DataFrame, config: TransformerConfig, rng: np.random.Generator) -> NDArray[np.intp]:
-    """Row indices for one epoch: small corpora repeated, large ones capped."""
+    """Row indices for one epoch: small corpora repeated, large ones capped.
+
+    With `repeat_native_only`, the k-th extra copy of row i is numbered i + k * len(df), so that
+    `_Targets.batch` can drop the borrowed-negative weights of copies; the order is the same.
+    """
     parts: list[NDArray[np.intp]] = []
     corpus = df["corpus"].to_numpy()
+    offset = len(df) if config.repeat_native_only else 0
     for name in pd.unique(corpus):
         idx = np.flatnonzero(corpus == name)
         cap = config.corpus_caps.get(str(name))
         if cap is not None and len(idx) > cap:
             idx = rng.choice(idx, size=cap, replace=False)
-        parts.append(np.tile(idx, max(1, config.corpus_repeats.get(str(name), 1))))
+        repeats = max(1, config.corpus_repeats.get(str(name), 1))
+        parts.extend(idx + k * offset for k in range(repeats))
     return np.concatenate(parts)
 
 
@@ -156,7 +183,7 @@ def _length_bucketed_batches(
     batches: list[NDArray[np.intp]] = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
+        part = part[np.argsort(lengths[part % len(lengths)], kind="stable")]
         batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
@@ -319,9 +346,10 @@ def fine_tune(
             _epoch_rows(train, config, rng), enc_train.lengths, config.batch_size, rng
         ):
             model.train()
-            ids, mask = enc_train.batch(rows)
-            y = torch.from_numpy(targets.y[rows]).to(device)
-            w = torch.from_numpy(targets.w[rows]).to(device)
+            ids, mask = enc_train.batch(rows % len(train))
+            y_rows, w_rows = targets.batch(rows)
+            y = torch.from_numpy(y_rows).to(device)
+            w = torch.from_numpy(w_rows).to(device)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             loss_all = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
             loss = (loss_all * w).sum() / w.sum().clamp_min(1.0)

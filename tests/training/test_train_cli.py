@@ -78,6 +78,18 @@ def test_corpus_repeats_replace_the_defaults_of_the_corpora_named() -> None:
     }
 
 
+def test_repeat_native_only_is_off_unless_asked() -> None:
+    from cli.main import build_parser
+    from training.options import config_from_args
+
+    def flag(*argv: str) -> bool:
+        args = build_parser().parse_args(["train", "--kind", "ensemble", *argv])
+        return config_from_args(args).transformer.repeat_native_only
+
+    assert flag() is False
+    assert flag("--repeat-native-only", "--corpus-repeats", "constraint=2") is True
+
+
 def test_identity_swap_unknown_scope_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["train", "--identity-swap", "transformer"])

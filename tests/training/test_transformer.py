@@ -56,6 +56,35 @@ def test_epoch_rows_repeat_small_and_cap_large_corpora() -> None:
     assert len(set(rows[corpus == "davidson"].tolist())) == 20
 
 
+def test_repeat_native_only_keeps_the_order_and_drops_borrowed_weights_of_later_copies() -> None:
+    df = pd.concat(
+        [unlabelled_frame(4, "constraint"), unlabelled_frame(3, "civil_comments")], ignore_index=True
+    )
+    df["misinformation"] = [1.0, 0.0, 1.0, 0.0, np.nan, np.nan, np.nan]
+    df["weight_misinformation"] = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    df["conspiracy"] = [np.nan, 0.0, np.nan, 0.0, np.nan, np.nan, np.nan]  # borrowed: real news
+    df["weight_conspiracy"] = [0.0, 0.3, 0.0, 0.3, 0.0, 0.0, 0.0]
+    plain = TransformerConfig(corpus_repeats={"constraint": 2})
+    native = TransformerConfig(corpus_repeats={"constraint": 2}, repeat_native_only=True)
+    rows_plain = _epoch_rows(df, plain, np.random.default_rng(0))
+    rows_native = _epoch_rows(df, native, np.random.default_rng(0))
+    np.testing.assert_array_equal(rows_native % len(df), rows_plain)  # the same rows, the same order
+    assert (rows_native >= len(df)).sum() == 4  # the second copy of each CONSTRAINT row
+
+    t = build_targets(df, boost=1.0)
+    m, c = LABEL_NAMES.index("misinformation"), LABEL_NAMES.index("conspiracy")
+    y_first, w_first = t.batch(np.array([1, 3]))
+    y_later, w_later = t.batch(np.array([1 + len(df), 3 + len(df)]))
+    np.testing.assert_array_equal(y_later, y_first)
+    np.testing.assert_allclose(w_first[:, c], [0.3, 0.3])  # the first copy lends its negatives
+    np.testing.assert_allclose(w_later[:, c], [0.0, 0.0])  # later copies do not
+    np.testing.assert_allclose(w_later[:, m], w_first[:, m])  # and keep their own label
+    # Bucketing reads the copy's length.
+    lengths = np.arange(len(df)) + 5
+    batches = _length_bucketed_batches(rows_native, lengths, 4, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == sorted(rows_native.tolist())
+
+
 def test_length_buckets_cover_every_row_once() -> None:
     rng = np.random.default_rng(1)
     lengths = rng.integers(3, 120, size=1000)
@@ -128,3 +157,27 @@ def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
     # a rerun with the same checkpoint folder resumes at the end instead of training again
     again = fine_tune(df, df, config, tmp_path / "hf2", progress=False)
     assert again.history == result.history
+
+
+@pytest.mark.slow
+def test_fine_tune_with_native_only_repeats(tmp_path: Path) -> None:
+    from training.transformer import fine_tune
+
+    df = unlabelled_frame(32, "constraint")
+    df["text"] = [("fake cure " if i % 2 else "official figures ") * (1 + i % 3) for i in range(32)]
+    df["misinformation"] = [float(i % 2) for i in range(32)]
+    df["weight_misinformation"] = 1.0
+    df["conspiracy"] = 0.0
+    df["weight_conspiracy"] = 0.3  # borrowed negatives, lent by the first copy only
+    config = TransformerConfig(
+        epochs=1,
+        batch_size=16,
+        max_length=32,
+        corpus_repeats={"constraint": 2},
+        corpus_caps={},
+        evals_per_epoch=1,
+        repeat_native_only=True,
+    )
+    result = fine_tune(df, df, config, tmp_path / "hf", progress=False)
+    assert result.history[-1]["step"] == 4  # 64 rows an epoch, batches of 16
+    assert np.isfinite(result.history[-1]["loss"])
