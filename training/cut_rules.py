@@ -23,9 +23,8 @@ from numpy.typing import NDArray
 
 from models.labels import LABEL_NAMES
 from models.registry import Registry, default_registry_dir
-from training.dataset import add_cross_corpus_negatives, build_dataset
-from training.options import TrainConfig
-from training.train import label_cut
+from training.dataset import build_dataset
+from training.train import label_cut, validation_rows
 
 FloatArray = NDArray[np.float64]
 RULES = {"isotonic, tolerant F1 argmax": False, "platt, expected-F1 cut": True}
@@ -100,14 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     registry = Registry(default_registry_dir(os.environ))
     model = registry.load(args.model or registry.active_id())
-    defaults = TrainConfig()  # the validation rows `moderation train` calibrates on
-    val = add_cross_corpus_negatives(
-        build_dataset(),
-        weight=defaults.negative_weight,
-        max_per_corpus=defaults.max_negatives_per_corpus,
-        seed=defaults.seed,
-    )
-    val = val[val["split"] == "validation"].reset_index(drop=True)
+    val = validation_rows(build_dataset())
     raw = model.raw_scores(val["text"].tolist())
     print(
         f"model {model.id}; {args.splits} validation half splits, each rule fitted on one half, scored on the other"

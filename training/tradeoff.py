@@ -25,9 +25,8 @@ from numpy.typing import NDArray
 from models.identity import mentions_identity
 from models.registry import Registry, default_registry_dir
 from training import metrics
-from training.dataset import add_cross_corpus_negatives, build_dataset, load_bias_madlibs
-from training.options import TrainConfig
-from training.train import calibrate_and_threshold
+from training.dataset import build_dataset, load_bias_madlibs
+from training.train import calibrate_and_threshold, validation_rows
 
 FloatArray = NDArray[np.float64]
 
@@ -69,14 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = registry.load(args.model or registry.active_id())
     j = model.labels.index("toxicity")
     df = build_dataset()
-    defaults = TrainConfig()  # the validation rows `moderation train` calibrates on
-    val = add_cross_corpus_negatives(
-        df,
-        weight=defaults.negative_weight,
-        max_per_corpus=defaults.max_negatives_per_corpus,
-        seed=defaults.seed,
-    )
-    val = val[val["split"] == "validation"].reset_index(drop=True)
+    val = validation_rows(df)
     raw = model.raw_scores(val["text"].tolist())
     base, identity_cut = model.info.thresholds["toxicity"], model.info.identity_cut
     # name -> (cut for other comments, cut for comments naming an identity group)

@@ -62,6 +62,16 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def validation_rows(df: pd.DataFrame, config: TrainConfig | None = None) -> pd.DataFrame:
+    """The validation rows `moderation train` calibrates on: `df`'s validation split with the
+    borrowed negatives of `config` (default: the default training configuration)."""
+    config = config or TrainConfig()
+    augmented = add_cross_corpus_negatives(
+        df, weight=config.negative_weight, max_per_corpus=config.max_negatives_per_corpus, seed=config.seed
+    )
+    return augmented[augmented["split"] == "validation"].reset_index(drop=True)
+
+
 def label_cut(
     raw: FloatArray, y: FloatArray, w: FloatArray, label: str, method: str, *, rare: bool | None = None
 ) -> tuple[Calibrator, float]:
