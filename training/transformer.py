@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from models.errors import InputDataError
 from models.labels import LABEL_NAMES
+from training.dataset import native_mask
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
         factor = float(np.clip(neg / max(pos, 1e-9) / 4.0, 1.0, boost))
         y[:, j] = target
         w[:, j] = np.where(known, weight * np.where(target >= 0.5, factor, 1.0), 0.0)
-        native[:, j] = known & (weight == 1.0)  # borrowed negatives weigh less (add_cross_corpus_negatives)
+        native[:, j] = native_mask(df, label)
     return _Targets(y=y, w=w, native=native)
 
 
