@@ -44,7 +44,8 @@ CONFIG_FORMAT = 1
 # "int8-weights" when it misses parity.
 # "int8-folded": the table and every linear layer in int8 (a scale per block of 32), multiplied
 # back to fp32 by constant nodes that ONNX Runtime folds when the session starts: int8-compact's
-# session in a smaller file.
+# session in a smaller file; "int8-gptq": the same, each layer rounded by GPTQ on calibration
+# comments instead of to nearest.
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
 QUANTIZATIONS = (
     "none",
@@ -53,6 +54,7 @@ QUANTIZATIONS = (
     "int8-weights",
     "int8-compact",
     "int8-folded",
+    "int8-gptq",
     "int8-token",
     "fp16-weights",
 )

@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -259,7 +259,48 @@ def _int8_scales(largest: NDArray[np.float32]) -> NDArray[np.float16]:
     return np.where(scales > 0, scales, np.float16(1.0))
 
 
-def _store_weights_int8(model: Any, block: int) -> list[str]:
+def _gptq_int8(
+    weights: NDArray[np.float32], hessian: NDArray[np.float64], block: int, damping: float = 0.01
+) -> tuple[NDArray[np.int8], NDArray[np.float16]]:
+    """Round an (input, output) weight matrix to int8 with an fp16 scale per block of `block` rows
+    and output column, each row's rounding error pushed onto the rows not yet rounded (GPTQ,
+    Frantar et al. 2023), so that the layer's output on the calibration activations moves as
+    little as possible; plain rounding ignores how the activations weigh and correlate the rows.
+
+    `hessian`: X^T X of the layer's input over calibration tokens (`_activation_hessians`),
+    damped by `damping` times its mean diagonal. Each block's scale is set from the block's
+    weights as updated when it is reached. Returns (values (rows/block, block, cols), scales
+    (rows/block, 1, cols)), the layout of `_store_weights_int8`.
+    """
+    w = weights.astype(np.float64)
+    rows, cols = w.shape
+    h = hessian.astype(np.float64)
+    dead = np.diag(h) <= 0  # channels never active in calibration: their weights cannot matter there
+    h[dead, dead] = 1.0
+    w[dead] = 0.0
+    h[np.diag_indices(rows)] += damping * np.mean(np.diag(h))
+    # Upper Cholesky factor U of H^-1 (H^-1 = U^T U): row i says how rounding row i should move
+    # the rows after it, U[i, i] how much that row's error counts.
+    u = np.linalg.cholesky(np.linalg.inv(h)).T
+    values = np.empty((rows, cols), np.int8)
+    scales = np.empty((rows // block, 1, cols), np.float16)
+    for g in range(rows // block):
+        a, b = g * block, (g + 1) * block
+        scales[g, 0] = _int8_scales(np.abs(w[a:b]).max(axis=0).astype(np.float32))
+        scale = scales[g, 0].astype(np.float64)
+        errors = np.empty((block, cols))
+        for i in range(a, b):
+            q = np.clip(np.round(w[i] / scale), -127, 127)
+            values[i] = q
+            errors[i - a] = (w[i] - q * scale) / u[i, i]
+            w[i + 1 : b] -= np.outer(u[i, i + 1 : b], errors[i - a])
+        w[b:] -= u[a:b, b:].T @ errors
+    return values.reshape(rows // block, block, cols), scales
+
+
+def _store_weights_int8(
+    model: Any, block: int, hessians: dict[str, NDArray[np.float64]] | None = None
+) -> list[str]:
     """Store every linear layer's weights in int8 with an fp16 scale per block of `block` rows,
     multiplied back to fp32 by constant nodes that ONNX Runtime folds when the session starts.
 
@@ -272,7 +313,8 @@ def _store_weights_int8(model: Any, block: int) -> list[str]:
 
     Not in the parity fallback: on the shipped network it gives 24.9 MB at 0.028 max |delta| on
     validation (int8-compact: 35.0 MB, 0.0155); smaller blocks (16, 8, 4) or fp16 for some layer
-    kinds stayed over 0.02 too (training/EXPERIMENTS.md).
+    kinds stayed over 0.02 too (training/EXPERIMENTS.md). With `hessians` (X^T X of each layer's
+    input, keyed by the input's name) a layer is rounded by `_gptq_int8` instead of to nearest.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -283,9 +325,12 @@ def _store_weights_int8(model: Any, block: int) -> list[str]:
         name = init.name
         weights = numpy_helper.to_array(init).astype(np.float32)
         rows, cols = weights.shape
-        grouped = weights.reshape(rows // block, block, cols)
-        scales = _int8_scales(np.abs(grouped).max(axis=1, keepdims=True))
-        values = np.clip(np.round(grouped / scales.astype(np.float32)), -127, 127).astype(np.int8)
+        if hessians is not None and node.input[0] in hessians:
+            values, scales = _gptq_int8(weights, hessians[node.input[0]], block)
+        else:
+            grouped = weights.reshape(rows // block, block, cols)
+            scales = _int8_scales(np.abs(grouped).max(axis=1, keepdims=True))
+            values = np.clip(np.round(grouped / scales.astype(np.float32)), -127, 127).astype(np.int8)
         model.graph.initializer.remove(init)
         p = f"{name}_q8"
         model.graph.initializer.extend(
@@ -393,10 +438,11 @@ HEAD_COLUMNS = 16
 WEIGHT_LEVELS = 63.0
 
 
-def _activation_ranges(
+def _matmul_activations(
     model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]]
-) -> dict[str, NDArray[np.float32]]:
-    """Per-channel max |x| of every input of a MatMul with a constant weight, over the real tokens of `feeds`."""
+) -> Iterator[dict[str, NDArray[np.float32]]]:
+    """For each feed, the real-token rows (tokens x channels) of every input of a MatMul with a
+    constant weight, as the fp32 `model` computes them."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -415,17 +461,41 @@ def _activation_ranges(
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [out.name for out in session.get_outputs()]
     inputs = {inp.name for inp in session.get_inputs()}
-    ranges: dict[str, NDArray[np.float32]] = {}
     for feed in feeds:
         outputs = session.run(None, {key: value for key, value in feed.items() if key in inputs})
         values = dict(zip(names, outputs, strict=True))
         real = feed["attention_mask"].astype(bool)
+        rows: dict[str, NDArray[np.float32]] = {}
         for name in activations:
-            x = np.abs(values[name])
-            rows = x[real] if x.ndim == 3 and x.shape[:2] == real.shape else x.reshape(-1, x.shape[-1])
-            peak = rows.max(axis=0)
+            x = values[name]
+            rows[name] = x[real] if x.ndim == 3 and x.shape[:2] == real.shape else x.reshape(-1, x.shape[-1])
+        yield rows
+
+
+def _activation_ranges(
+    model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]]
+) -> dict[str, NDArray[np.float32]]:
+    """Per-channel max |x| of every input of a MatMul with a constant weight, over the real tokens of `feeds`."""
+    ranges: dict[str, NDArray[np.float32]] = {}
+    for rows in _matmul_activations(model, feeds):
+        for name, x in rows.items():
+            peak = np.abs(x).max(axis=0)
             ranges[name] = np.maximum(ranges[name], peak) if name in ranges else peak
     return ranges
+
+
+def _activation_hessians(
+    model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]]
+) -> dict[str, NDArray[np.float64]]:
+    """X^T X of every input X (real tokens x channels) of a MatMul with a constant weight, summed
+    over `feeds`: the curvature of that layer's squared output error in its weights."""
+    hessians: dict[str, NDArray[np.float64]] = {}
+    for rows in _matmul_activations(model, feeds):
+        for name, x in rows.items():
+            x64 = x.astype(np.float64)
+            gram = x64.T @ x64
+            hessians[name] = hessians[name] + gram if name in hessians else gram
+    return hessians
 
 
 def _quantize_per_token(
@@ -575,6 +645,20 @@ def _store_int8(source: Path, target: Path, block: int) -> None:
     onnx.save(model, str(target))
 
 
+def _store_int8_gptq(
+    source: Path, target: Path, calibration: Sequence[dict[str, NDArray[np.int64]]], block: int
+) -> None:
+    """The layout of "int8-folded" (same file size and session), each linear layer rounded by GPTQ
+    on the calibration comments' activations (as the fp32 graph computes them), not to nearest."""
+    import onnx
+
+    model = onnx.load(str(source))
+    hessians = _activation_hessians(model, calibration)
+    _quantize_embeddings(model, int8_block=block)
+    _store_weights_int8(model, block, hessians)
+    onnx.save(model, str(target))
+
+
 def _no_calibration(method: Callable[[Path, Path], None]) -> Quantizer:
     return lambda source, target, _calibration: method(source, target)
 
@@ -589,6 +673,8 @@ QUANTIZERS: dict[str, Quantizer] = {
     "int8-compact": _no_calibration(partial(_store_fp16, table_block=TABLE_BLOCK)),
     # The table and the linear layers in int8 blocks, multiplied back to fp32 when the session starts.
     "int8-folded": _no_calibration(partial(_store_int8, block=TABLE_BLOCK)),
+    # The same layout, each linear layer rounded by GPTQ on calibration comments' activations.
+    "int8-gptq": partial(_store_int8_gptq, block=TABLE_BLOCK),
     "int8-dynamic": _no_calibration(_quantize_dynamic),
     "fp16-weights": _no_calibration(_store_fp16),
     "int8-token": _quantize_per_token,
@@ -601,6 +687,8 @@ QUANTIZERS: dict[str, Quantizer] = {
 # 0.016-0.018); "int8-dynamic" is 2x the fp32 graph but 0.2-0.3 max |delta| off PyTorch
 # (training/EXPERIMENTS.md). Those stay selectable for `make bench`.
 DEFAULT_METHOD = "int8-compact"
+# Methods that read activations of calibration comments.
+CALIBRATED = ("int8-token", "int8-gptq")
 # The issue's bar for the network's int8 scores against PyTorch's (max |difference| on validation).
 MAX_PARITY = 0.02
 PARITY_FALLBACK = {"int8-compact": "int8-weights", "int8-weights": "fp16-weights"}
@@ -650,8 +738,8 @@ def export_onnx(
 
     if quantize and method not in QUANTIZERS:
         raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(QUANTIZERS)})")
-    if quantize and method == "int8-token" and not calibration_texts:
-        raise ValueError("int8-token quantization needs calibration_texts (training comments)")
+    if quantize and method in CALIBRATED and not calibration_texts:
+        raise ValueError(f"{method} quantization needs calibration_texts (training comments)")
     model, tokenizer = _load_hf(hf_dir, EXPORT_ATTENTION)
     _check_model(model, max_length)
     head = SpanHead.load(hf_dir)

@@ -20,6 +20,7 @@ VARIANTS = (
     "onnx int8-compact",
     "onnx int8-dynamic",
     "onnx int8-folded",
+    "onnx int8-gptq",
     "onnx int8-token",
     "onnx int8-weights",
 )

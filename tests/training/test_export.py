@@ -343,3 +343,46 @@ def test_int8_scales_give_an_all_zero_block_a_unit_scale() -> None:
     assert scales.dtype == np.float16
     assert scales[0] == 1.0 and scales[2] == 1.0
     assert float(scales[1]) == pytest.approx(0.01, rel=1e-3)
+
+
+def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() -> None:
+    from training.export import _gptq_int8
+
+    rng = np.random.default_rng(0)
+    rows, cols, block = 64, 48, 16
+    # Correlated activations with a few loud channels, as transformer layers have.
+    mixing = rng.normal(size=(rows, rows)) * np.where(rng.random(rows) < 0.1, 8.0, 1.0)
+    x = rng.normal(size=(2000, rows)) @ mixing
+    w = rng.normal(scale=0.05, size=(rows, cols)).astype(np.float32)
+    values, scales = _gptq_int8(w, x.T @ x, block)
+    assert values.dtype == np.int8 and scales.dtype == np.float16
+    assert values.shape == (rows // block, block, cols) and scales.shape == (rows // block, 1, cols)
+    gptq = (values.astype(np.float64) * scales.astype(np.float64)).reshape(rows, cols)
+    grouped = w.reshape(rows // block, block, cols)
+    near_scales = (np.abs(grouped).max(axis=1, keepdims=True) / 127.0).astype(np.float16).astype(np.float64)
+    nearest = (np.clip(np.round(grouped / near_scales), -127, 127) * near_scales).reshape(rows, cols)
+    err_gptq = np.linalg.norm(x @ (gptq - w))
+    err_nearest = np.linalg.norm(x @ (nearest - w))
+    assert err_gptq < 0.8 * err_nearest  # 0.73 with this seed
+    # Still a rounding of w: every weight within a few steps of its block's scale.
+    assert np.abs(gptq - w).max() < 0.1 * np.abs(w).max()
+
+
+def test_int8_gptq_export_keeps_int8_folded_layout_and_needs_calibration_texts(
+    hf_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    with pytest.raises(ValueError, match="calibration_texts"):
+        export_onnx(hf_dir, tmp_path / "none", max_length=32, method="int8-gptq")
+    sizes, names = {}, {}
+    for method in ("int8-folded", "int8-gptq"):
+        out = tmp_path / method
+        export_onnx(hf_dir, out, max_length=32, method=method, calibration_texts=TEXTS * 4)
+        sizes[method] = (out / MODEL_FILE).stat().st_size
+        names[method] = sorted(i.name for i in onnx.load(str(out / MODEL_FILE)).graph.initializer)
+    assert names["int8-gptq"] == names["int8-folded"]
+    assert abs(sizes["int8-gptq"] - sizes["int8-folded"]) < 0.01 * sizes["int8-folded"]
+    backend = TransformerBackend.load(tmp_path / "int8-gptq", N, threads=1)
+    assert backend.config.quantization == "int8-gptq"
+    assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.01
