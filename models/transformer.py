@@ -39,13 +39,13 @@ CONFIG_FORMAT = 1
 # activation error);
 # "int8-token": every linear layer but the heads in int8, activations smoothed (SmoothQuant) and
 # quantized with one scale per token (MatMulIntegerToFloat); no batch dependence.
-# "int8-compact" (the export default): the word-piece table in int8 (a scale per block of 32), every
-# linear layer stored in fp16, all computed in fp32; `moderation train` falls back to
-# "int8-weights" when it misses parity.
+# "int8-compact": the word-piece table in int8 (a scale per block of 32), every linear layer stored
+# in fp16, all computed in fp32.
 # "int8-folded": the table and every linear layer in int8 (a scale per block of 32), multiplied
 # back to fp32 by constant nodes that ONNX Runtime folds when the session starts: int8-compact's
-# session in a smaller file; "int8-gptq": the same, each layer rounded by GPTQ on calibration
-# comments instead of to nearest.
+# session in a smaller file; "int8-gptq" (the export default): the same in blocks of 8, each layer
+# rounded by GPTQ on calibration comments instead of to nearest. `moderation train` falls back to
+# "int8-compact", then "int8-weights", then "fp16-weights" when an export misses parity.
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
 QUANTIZATIONS = (
     "none",

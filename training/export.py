@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -299,7 +299,10 @@ def _gptq_int8(
 
 
 def _store_weights_int8(
-    model: Any, block: int, hessians: dict[str, NDArray[np.float64]] | None = None
+    model: Any,
+    block: int,
+    hessians: dict[str, NDArray[np.float64]] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[str]:
     """Store every linear layer's weights in int8 with an fp16 scale per block of `block` rows,
     multiplied back to fp32 by constant nodes that ONNX Runtime folds when the session starts.
@@ -314,13 +317,14 @@ def _store_weights_int8(
     Not in the parity fallback: on the shipped network it gives 24.9 MB at 0.028 max |delta| on
     validation (int8-compact: 35.0 MB, 0.0155); smaller blocks (16, 8, 4) or fp16 for some layer
     kinds stayed over 0.02 too (training/EXPERIMENTS.md). With `hessians` (X^T X of each layer's
-    input, keyed by the input's name) a layer is rounded by `_gptq_int8` instead of to nearest.
+    input, keyed by the input's name) a layer is rounded by `_gptq_int8` instead of to nearest;
+    with `only`, just the layers that read one of those inputs are stored.
     """
     from onnx import TensorProto, helper, numpy_helper
 
     replaced: list[str] = []
     for node, init in _linear_weights(model):
-        if init.dims[0] % block:
+        if init.dims[0] % block or (only is not None and node.input[0] not in only):
             continue
         name = init.name
         weights = numpy_helper.to_array(init).astype(np.float32)
@@ -439,18 +443,26 @@ WEIGHT_LEVELS = 63.0
 
 
 def _matmul_activations(
-    model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]]
+    model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]], names: Sequence[str] | None = None
 ) -> Iterator[dict[str, NDArray[np.float32]]]:
     """For each feed, the real-token rows (tokens x channels) of every input of a MatMul with a
-    constant weight, as the fp32 `model` computes them."""
+    constant weight (or of the tensors `names`), as `model` computes them."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     probe = type(model)()
     probe.CopyFrom(model)
     weights = {init.name for init in probe.graph.initializer}
-    activations = sorted(
-        {node.input[0] for node in probe.graph.node if node.op_type == "MatMul" and node.input[1] in weights}
+    activations = (
+        sorted(
+            {
+                node.input[0]
+                for node in probe.graph.node
+                if node.op_type == "MatMul" and node.input[1] in weights
+            }
+        )
+        if names is None
+        else list(names)
     )
     present = {out.name for out in probe.graph.output}
     probe.graph.output.extend(
@@ -485,12 +497,13 @@ def _activation_ranges(
 
 
 def _activation_hessians(
-    model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]]
+    model: Any, feeds: Sequence[dict[str, NDArray[np.int64]]], names: Sequence[str] | None = None
 ) -> dict[str, NDArray[np.float64]]:
-    """X^T X of every input X (real tokens x channels) of a MatMul with a constant weight, summed
-    over `feeds`: the curvature of that layer's squared output error in its weights."""
+    """X^T X of every input X (real tokens x channels) of a MatMul with a constant weight (or of
+    the tensors `names`), summed over `feeds`: the curvature of that layer's squared output error
+    in its weights."""
     hessians: dict[str, NDArray[np.float64]] = {}
-    for rows in _matmul_activations(model, feeds):
+    for rows in _matmul_activations(model, feeds, names):
         for name, x in rows.items():
             x64 = x.astype(np.float64)
             gram = x64.T @ x64
@@ -646,16 +659,32 @@ def _store_int8(source: Path, target: Path, block: int) -> None:
 
 
 def _store_int8_gptq(
-    source: Path, target: Path, calibration: Sequence[dict[str, NDArray[np.int64]]], block: int
+    source: Path,
+    target: Path,
+    calibration: Sequence[dict[str, NDArray[np.int64]]],
+    block: int,
+    sequential: bool = True,
 ) -> None:
     """The layout of "int8-folded" (same file size and session), each linear layer rounded by GPTQ
-    on the calibration comments' activations (as the fp32 graph computes them), not to nearest."""
+    on the calibration comments' activations instead of to nearest.
+
+    `sequential` (GPTQ's own order): the word-piece table is stored first, then the layers that
+    read each input in graph order, each input's X^T X measured on the graph as stored so far, so
+    that a layer also makes up for the rounding upstream of it. Otherwise every X^T X comes from
+    the fp32 graph, in one pass.
+    """
     import onnx
 
     model = onnx.load(str(source))
-    hessians = _activation_hessians(model, calibration)
-    _quantize_embeddings(model, int8_block=block)
-    _store_weights_int8(model, block, hessians)
+    if not sequential:
+        hessians = _activation_hessians(model, calibration)
+        _quantize_embeddings(model, int8_block=block)
+        _store_weights_int8(model, block, hessians)
+    else:
+        _quantize_embeddings(model, int8_block=block)
+        order = list(dict.fromkeys(node.input[0] for node, _ in _linear_weights(model)))
+        for name in order:
+            _store_weights_int8(model, block, _activation_hessians(model, calibration, [name]), only={name})
     onnx.save(model, str(target))
 
 
@@ -666,6 +695,11 @@ def _no_calibration(method: Callable[[Path, Path], None]) -> Quantizer:
 Quantizer = Callable[[Path, Path, Sequence[dict[str, NDArray[np.int64]]]], None]
 # Columns of the word-piece table that share one int8 scale in "int8-compact" (MiniLM: 12 per row).
 TABLE_BLOCK = 32
+# Rows of a linear layer (and columns of the word-piece table) that share one int8 scale in
+# "int8-gptq". On the shipped network, blocks of 8 gave 29.2 MB at 0.0191 max |delta| on
+# validation; 16: 26.4 MB, 0.0220; 32: 25.0 MB, 0.0253; rounding to nearest in blocks of 8:
+# 29.2 MB, 0.0299 (training/EXPERIMENTS.md).
+GPTQ_BLOCK = 8
 QUANTIZERS: dict[str, Quantizer] = {
     "int8-blockwise": _no_calibration(_quantize_blockwise),
     "int8-weights": _no_calibration(partial(_quantize_blockwise, accuracy_level=1)),
@@ -673,25 +707,31 @@ QUANTIZERS: dict[str, Quantizer] = {
     "int8-compact": _no_calibration(partial(_store_fp16, table_block=TABLE_BLOCK)),
     # The table and the linear layers in int8 blocks, multiplied back to fp32 when the session starts.
     "int8-folded": _no_calibration(partial(_store_int8, block=TABLE_BLOCK)),
-    # The same layout, each linear layer rounded by GPTQ on calibration comments' activations.
-    "int8-gptq": partial(_store_int8_gptq, block=TABLE_BLOCK),
+    # int8-folded's layout in blocks of GPTQ_BLOCK, each linear layer rounded by GPTQ on
+    # calibration comments' activations.
+    "int8-gptq": partial(_store_int8_gptq, block=GPTQ_BLOCK),
     "int8-dynamic": _no_calibration(_quantize_dynamic),
     "fp16-weights": _no_calibration(_store_fp16),
     "int8-token": _quantize_per_token,
 }
 # The default export and its parity fallback (`moderation train` tries them in this order and keeps
-# the first within MAX_PARITY of PyTorch): all three compute in fp32 and run at the fp32 graph's
-# speed, so the order is by file size. int8 compute ("int8-blockwise": the FFN up-projections
+# the first within MAX_PARITY of PyTorch): all four compute in fp32 and run at the fp32 graph's
+# speed, so the order is by file size (MiniLM: int8-gptq 29 MB, int8-compact 35 MB, int8-weights
+# 43 MB, fp16-weights 46 MB). int8 compute ("int8-blockwise": the FFN up-projections
 # only, the most that stayed near the bar) bought no speed on any CPU measured (1.0x the fp32
 # graph with VNNI, 0.85x without) and cost parity (0.022-0.035 where int8-weights gave
 # 0.016-0.018); "int8-dynamic" is 2x the fp32 graph but 0.2-0.3 max |delta| off PyTorch
 # (training/EXPERIMENTS.md). Those stay selectable for `make bench`.
-DEFAULT_METHOD = "int8-compact"
+DEFAULT_METHOD = "int8-gptq"
 # Methods that read activations of calibration comments.
 CALIBRATED = ("int8-token", "int8-gptq")
 # The issue's bar for the network's int8 scores against PyTorch's (max |difference| on validation).
 MAX_PARITY = 0.02
-PARITY_FALLBACK = {"int8-compact": "int8-weights", "int8-weights": "fp16-weights"}
+PARITY_FALLBACK = {
+    "int8-gptq": "int8-compact",
+    "int8-compact": "int8-weights",
+    "int8-weights": "fp16-weights",
+}
 # Up to 4 windows of 128 tokens overlapping by 32: the first ~410 tokens of a long comment are read.
 DEFAULT_WINDOWS = 4
 DEFAULT_OVERLAP = 32
@@ -738,10 +778,10 @@ def export_onnx(
 
     if quantize and method not in QUANTIZERS:
         raise ValueError(f"unknown quantization method {method!r} (known: {', '.join(QUANTIZERS)})")
-    if quantize and method in CALIBRATED and not calibration_texts:
-        raise ValueError(f"{method} quantization needs calibration_texts (training comments)")
     model, tokenizer = _load_hf(hf_dir, EXPORT_ATTENTION)
     _check_model(model, max_length)
+    if quantize and method in CALIBRATED and not calibration_texts:
+        raise ValueError(f"{method} quantization needs calibration_texts (training comments)")
     head = SpanHead.load(hf_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="onnx-export-") as tmp:

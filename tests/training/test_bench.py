@@ -45,7 +45,7 @@ def test_hf_folder_gives_every_variant_of_the_same_network(hf_dir: Path, tmp_pat
 def test_newest_artifact_with_an_hf_folder_is_the_source(
     registry: Registry, hf_dir: Path, tmp_path: Path
 ) -> None:
-    export_onnx(hf_dir, tmp_path / "onnx", max_length=32)
+    export_onnx(hf_dir, tmp_path / "onnx", max_length=32, method="int8-compact")
     info = registry.get(store_transformer(registry, tmp_path / "onnx"))
     assert bench._latest_with_hf(registry) is None
     assert info.path is not None

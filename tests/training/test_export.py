@@ -150,8 +150,7 @@ def test_int8_compact_stores_the_word_piece_table_in_int8_blocks(
 
     from training.export import TABLE_BLOCK
 
-    assert DEFAULT_METHOD == "int8-compact"
-    export_onnx(hf_dir, tmp_path, max_length=32)
+    export_onnx(hf_dir, tmp_path, max_length=32, method="int8-compact")
     graph = onnx.load(str(tmp_path / MODEL_FILE)).graph
     assert _accuracy_levels(graph) == []  # no int8 linear layer: only the table is int8
     tables = {i.name: i for i in graph.initializer}
@@ -368,21 +367,31 @@ def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() ->
     assert np.abs(gptq - w).max() < 0.1 * np.abs(w).max()
 
 
-def test_int8_gptq_export_keeps_int8_folded_layout_and_needs_calibration_texts(
-    hf_dir: Path, tmp_path: Path
-) -> None:
+def test_int8_gptq_is_the_default_export_and_needs_calibration_texts(hf_dir: Path, tmp_path: Path) -> None:
+    """int8-folded's layout (int8 blocks multiplied back to fp32 by constant nodes) in blocks of
+    GPTQ_BLOCK, the table included, with each layer's values chosen by GPTQ."""
     import onnx
+    from onnx import numpy_helper
 
+    from training.export import GPTQ_BLOCK
+
+    assert DEFAULT_METHOD == "int8-gptq"
     with pytest.raises(ValueError, match="calibration_texts"):
-        export_onnx(hf_dir, tmp_path / "none", max_length=32, method="int8-gptq")
-    sizes, names = {}, {}
-    for method in ("int8-folded", "int8-gptq"):
-        out = tmp_path / method
-        export_onnx(hf_dir, out, max_length=32, method=method, calibration_texts=TEXTS * 4)
-        sizes[method] = (out / MODEL_FILE).stat().st_size
-        names[method] = sorted(i.name for i in onnx.load(str(out / MODEL_FILE)).graph.initializer)
-    assert names["int8-gptq"] == names["int8-folded"]
-    assert abs(sizes["int8-gptq"] - sizes["int8-folded"]) < 0.01 * sizes["int8-folded"]
-    backend = TransformerBackend.load(tmp_path / "int8-gptq", N, threads=1)
+        export_onnx(hf_dir, tmp_path / "none", max_length=32)
+    out = tmp_path / "gptq"
+    export_onnx(hf_dir, out, max_length=32, calibration_texts=TEXTS * 4)
+    graph = onnx.load(str(out / MODEL_FILE)).graph
+    tables = {i.name: i for i in graph.initializer}
+    [table] = [n for n, t in tables.items() if t.dims[:1] == [30522] and n.endswith("_values")]
+    assert list(tables[table.replace("_values", "_scales")].dims) == [30522, 32 // GPTQ_BLOCK]
+    layers = [numpy_helper.to_array(t) for n, t in tables.items() if n.endswith("_q8_values") and n != table]
+    assert (
+        len(layers) == 2 * 6 + 1
+    )  # 2 layers x (query, key, value, attention output, FFN up, FFN down) + pooler
+    assert all(q.dtype == np.int8 and q.ndim == 3 and q.shape[1] == GPTQ_BLOCK for q in layers)
+    assert not any(n.endswith("_fp16") and len(t.dims) == 2 and min(t.dims) >= 16 for n, t in tables.items())
+    backend = TransformerBackend.load(out, N, threads=1)
     assert backend.config.quantization == "int8-gptq"
     assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.01
+    alone = np.vstack([backend.predict_raw([t]) for t in TEXTS])
+    np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-5)

@@ -41,7 +41,7 @@ def test_precomputed_network_scores_give_the_same_report_and_are_shape_checked(
     from models.transformer import TransformerBackend
     from training.export import network_scores
 
-    export_onnx(hf_dir, tmp_path / "int8", max_length=32)
+    export_onnx(hf_dir, tmp_path / "int8", max_length=32, calibration_texts=TEXTS)
     model = registry.load(store_transformer(registry, tmp_path / "int8"))
     backend = model.backend
     assert isinstance(backend, TransformerBackend)
