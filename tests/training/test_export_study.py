@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_transformer import TEXTS, make_tiny_hf
+from training import export, export_study
+
+
+def test_variants_name_export_methods_or_layouts() -> None:
+    assert export_study.variant("int8-compact") == ("int8-compact", export.QUANTIZERS["int8-compact"])
+    assert export_study.variant("gptq-8-32")[0] == "int8-gptq"
+    assert export_study.variant("gptq1-16-16")[0] == "int8-gptq"
+    assert export_study.variant("nearest-8-8")[0] == "int8-folded"
+    assert export_study.variant("table-8")[0] == "int8-compact"
+    for bad in ("int4", "gptq-8", "nearest-a-8", "table-"):
+        with pytest.raises(ValueError, match="unknown variant"):
+            export_study.variant(bad)
+
+
+def test_study_exports_each_variant_and_compares_it_with_pytorch(tmp_path: Path) -> None:
+    hf = make_tiny_hf(tmp_path / "hf")
+    lines: list[str] = []
+    results = export_study.study(
+        hf, tmp_path / "out", ["nearest-8-8", "gptq-8-8"], TEXTS * 3, TEXTS, lines.append, max_length=32
+    )
+    assert list(results) == ["nearest-8-8", "gptq-8-8"] and len(lines) == 2
+    for name, r in results.items():
+        assert (tmp_path / "out" / name / "model.onnx").is_file()
+        assert 0 < r["max_abs_diff"] < 0.05 and r["mean_abs_diff"] <= r["max_abs_diff"]
+        assert r["five_largest"][0] == pytest.approx(r["max_abs_diff"])
+    # Same layout, so the same size to within the values' compressibility.
+    assert results["gptq-8-8"]["size_mb"] == pytest.approx(results["nearest-8-8"]["size_mb"], rel=0.01)
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == results
+    # The quantizer swapped in for the study is put back.
+    assert export.QUANTIZERS["int8-gptq"].func is export._store_int8_gptq  # type: ignore[attr-defined]
+
+
+def test_cli_rejects_unknown_variants_and_missing_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        export_study.main([str(tmp_path), str(tmp_path / "out"), "int4"])
+    assert exit_info.value.code == 2 and "unknown variant 'int4'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        export_study.main([str(tmp_path), str(tmp_path / "out"), "int8-gptq"])
+    assert exit_info.value.code == 2 and "no config.json" in capsys.readouterr().err
