@@ -175,8 +175,8 @@ def _architecture(info: ArtifactInfo) -> list[str]:
         ]
         if elsewhere:
             lines[-1] += (
-                f" Fine-tuned on another machine ({elsewhere.get('device') or 'device not recorded'}) and"
-                " finished here with `--fine-tuned`."
+                f" Fine-tuned by an earlier run (device: {elsewhere.get('device') or 'not recorded'}) and"
+                " finished by this one with `--fine-tuned`."
             )
     parity = fitted.get("parity_validation") or {}
     if parity:

@@ -1,4 +1,4 @@
-"""MODEL_CARD.md says how the network was made: identity swap, fine-tuning on another machine."""
+"""MODEL_CARD.md says how the network was made: identity swap, fine-tuning by an earlier run."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_the_card_names_the_identity_swap_and_where_the_network_was_fine_tuned()
     card = render_model_card(info, report)
     assert "(`--identity-swap`): 3,410 rows were added" in card
     assert "Fine-tuning: 4.0 epochs of batches of 32" in card  # the run that made the network
-    assert "Fine-tuned on another machine (cuda (NVIDIA H200))" in card
+    assert "Fine-tuned by an earlier run (device: cuda (NVIDIA H200))" in card
     assert "Only the TF-IDF half" not in card  # artifacts before the scope recorded True for "all"
 
 
