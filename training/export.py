@@ -314,9 +314,10 @@ def _store_weights_int8(
     the dot product. The heads (fewer than `HEAD_COLUMNS` columns) stay fp32; a matrix whose rows
     do not divide into blocks stays as it was. Returns the names replaced.
 
-    Not in the parity fallback: on the shipped network it gives 24.9 MB at 0.028 max |delta| on
-    validation (int8-compact: 35.0 MB, 0.0155); smaller blocks (16, 8, 4) or fp16 for some layer
-    kinds stayed over 0.02 too (training/EXPERIMENTS.md). With `hessians` (X^T X of each layer's
+    Rounded to nearest ("int8-folded") it is not in the parity fallback: on the shipped network it
+    gives 24.9 MB at 0.028 max |delta| on validation (int8-compact: 35.0 MB, 0.0155); smaller
+    blocks (16, 8, 4) or fp16 for some layer kinds stayed over 0.02 too (training/EXPERIMENTS.md);
+    "int8-gptq" is the same storage with GPTQ rounding. With `hessians` (X^T X of each layer's
     input, keyed by the input's name) a layer is rounded by `_gptq_int8` instead of to nearest;
     with `only`, just the layers that read one of those inputs are stored.
     """
@@ -634,7 +635,7 @@ def _store_fp16(source: Path, target: Path, table_block: int = 0) -> None:
 
     Rounding the weights to fp16 moves scores by a few thousandths. With the fp16 table this is the
     last resort of the parity fallback ("fp16-weights", no int8, 44 MiB for MiniLM); with the int8
-    table it is the default export ("int8-compact", 33 MiB): 0.0155 max |delta| on validation for
+    table it is "int8-compact" (33 MiB), the first fallback: 0.0155 max |delta| on validation for
     the shipped network, about what int8 FFN weights with an fp16 table ("int8-weights", 41 MiB)
     gave on the same recipe (0.0159), with no MatMulNBits (training/EXPERIMENTS.md).
     """
