@@ -472,11 +472,11 @@ def _matmul_activations(
         if name not in present
     )
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [out.name for out in session.get_outputs()]
+    output_names = [out.name for out in session.get_outputs()]
     inputs = {inp.name for inp in session.get_inputs()}
     for feed in feeds:
         outputs = session.run(None, {key: value for key, value in feed.items() if key in inputs})
-        values = dict(zip(names, outputs, strict=True))
+        values = dict(zip(output_names, outputs, strict=True))
         real = feed["attention_mask"].astype(bool)
         rows: dict[str, NDArray[np.float32]] = {}
         for name in activations:
