@@ -395,3 +395,19 @@ def test_int8_gptq_is_the_default_export_and_needs_calibration_texts(hf_dir: Pat
     assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.01
     alone = np.vstack([backend.predict_raw([t]) for t in TEXTS])
     np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-5)
+
+
+def test_gptq_rounding_zeroes_channels_calibration_never_activated() -> None:
+    """A channel that is zero on every calibration token (X^T X has a zero row) cannot be inverted
+    for; its weights are stored as zeros and the other rows are still rounded without NaNs."""
+    from training.export import _gptq_int8
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 16))
+    x[:, 3] = 0.0
+    w = rng.normal(scale=0.05, size=(16, 8)).astype(np.float32)
+    values, scales = _gptq_int8(w, x.T @ x, 8)
+    restored = (values.astype(np.float64) * scales.astype(np.float64)).reshape(16, 8)
+    assert np.isfinite(restored).all()
+    assert (values.reshape(16, 8)[3] == 0).all()
+    assert np.abs(np.delete(restored - w, 3, axis=0)).max() < 0.1 * np.abs(w).max()
