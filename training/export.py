@@ -647,40 +647,41 @@ def _store_fp16(source: Path, target: Path, table_block: int = 0) -> None:
     onnx.save(model, str(target))
 
 
-def _store_int8(source: Path, target: Path, block: int) -> None:
+def _store_int8(source: Path, target: Path, block: int, table_block: int | None = None) -> None:
     """The word-piece table and every linear layer stored in int8 (an fp16 scale per block of
-    `block` values), all computed in fp32: "int8-folded", the smallest export that keeps fp32 compute.
+    `block` values; `table_block` for the table when given), all computed in fp32: "int8-folded",
+    the smallest export that keeps fp32 compute.
     """
     import onnx
 
     model = onnx.load(str(source))
-    _quantize_embeddings(model, int8_block=block)
+    _quantize_embeddings(model, int8_block=table_block or block)
     _store_weights_int8(model, block)
     onnx.save(model, str(target))
 
 
-def _store_int8_gptq_layers(
-    model: Any, calibration: Sequence[dict[str, NDArray[np.int64]]], block: int
-) -> None:
-    """Store every linear layer in int8 blocks of `block` rows, rounded by GPTQ in graph order (GPTQ's
-    own, sequential): each input's X^T X is measured on the calibration comments through the graph
-    as stored so far, so that a layer also makes up for the rounding upstream of it. (X^T X from the
-    fp32 graph for all layers at once did worse on the shipped network: training/EXPERIMENTS.md.)"""
-    order = list(dict.fromkeys(node.input[0] for node, _ in _linear_weights(model)))
-    for name in order:
-        _store_weights_int8(model, block, _activation_hessians(model, calibration, [name]), only={name})
-
-
 def _store_int8_gptq(
-    source: Path, target: Path, calibration: Sequence[dict[str, NDArray[np.int64]]], block: int
+    source: Path,
+    target: Path,
+    calibration: Sequence[dict[str, NDArray[np.int64]]],
+    block: int,
+    table_block: int | None = None,
 ) -> None:
-    """The layout of "int8-folded" in blocks of `block` (word-piece table first, then the layers),
-    each linear layer rounded by GPTQ on the calibration comments' activations, not to nearest."""
+    """The layout of "int8-folded" in blocks of `block` (`table_block` for the table when given),
+    each linear layer rounded by GPTQ on the calibration comments' activations, not to nearest.
+
+    Sequential, as GPTQ itself: the table is stored first, then the layers that read each input in
+    graph order, each input's X^T X measured through the graph as stored so far, so that a layer
+    also makes up for the rounding upstream of it. (X^T X from the fp32 graph for all layers at
+    once did worse on the shipped network: training/EXPERIMENTS.md.)
+    """
     import onnx
 
     model = onnx.load(str(source))
-    _quantize_embeddings(model, int8_block=block)
-    _store_int8_gptq_layers(model, calibration, block)
+    _quantize_embeddings(model, int8_block=table_block or block)
+    order = list(dict.fromkeys(node.input[0] for node, _ in _linear_weights(model)))
+    for name in order:
+        _store_weights_int8(model, block, _activation_hessians(model, calibration, [name]), only={name})
     onnx.save(model, str(target))
 
 

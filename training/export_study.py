@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +35,15 @@ Feeds = Sequence[dict[str, NDArray[np.int64]]]
 LAYOUT = re.compile(r"^(gptq|gptq1|nearest)-(\d+)-(\d+)$|^table-(\d+)$")
 
 
-def _layout(kind: str, block: int, table_block: int) -> Quantizer:
-    def quantize(source: Path, target: Path, calibration: Feeds) -> None:
-        import onnx
+def _one_shot_gptq(source: Path, target: Path, calibration: Feeds, block: int, table_block: int) -> None:
+    """int8-gptq's layout with every X^T X taken from the fp32 graph in one pass (not sequential)."""
+    import onnx
 
-        model = onnx.load(str(source))
-        if kind == "gptq1":
-            hessians = export._activation_hessians(model, calibration)
-        export._quantize_embeddings(model, int8_block=table_block)
-        if kind == "table":
-            export._store_weights_fp16(model)
-        elif kind == "nearest":
-            export._store_weights_int8(model, block)
-        elif kind == "gptq1":
-            export._store_weights_int8(model, block, hessians)
-        else:
-            export._store_int8_gptq_layers(model, calibration, block)
-        onnx.save(model, str(target))
-
-    return quantize
+    model = onnx.load(str(source))
+    hessians = export._activation_hessians(model, calibration)
+    export._quantize_embeddings(model, int8_block=table_block)
+    export._store_weights_int8(model, block, hessians)
+    onnx.save(model, str(target))
 
 
 def variant(name: str) -> tuple[str, Quantizer]:
@@ -66,9 +57,17 @@ def variant(name: str) -> tuple[str, Quantizer]:
         )
     kind, layers, table, table_only = match.groups()
     if kind is None:
-        return "int8-compact", _layout("table", 0, int(table_only))
-    served = {"gptq": "int8-gptq", "gptq1": "int8-gptq", "nearest": "int8-folded"}[kind]
-    return served, _layout(kind, int(layers), int(table))
+        return "int8-compact", export._no_calibration(
+            partial(export._store_fp16, table_block=int(table_only))
+        )
+    block, table_block = int(layers), int(table)
+    if kind == "gptq":
+        return "int8-gptq", partial(export._store_int8_gptq, block=block, table_block=table_block)
+    if kind == "nearest":
+        return "int8-folded", export._no_calibration(
+            partial(export._store_int8, block=block, table_block=table_block)
+        )
+    return "int8-gptq", partial(_one_shot_gptq, block=block, table_block=table_block)
 
 
 def study(
