@@ -9,12 +9,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from models.labels import LABEL_NAMES
 from models.linear import LinearBackend
 
 logger = logging.getLogger(__name__)
+
+
+NB_WEIGHTING = ("off", "on", "auto")
+# Added to each class's feature sums before the NB log-count ratio (Laplace smoothing).
+NB_ALPHA = 1.0
 
 
 @dataclass
@@ -31,6 +37,13 @@ class LinearConfig:
     rare_positive_boost: float = field(
         default=4.0, metadata={"help": "max weight multiplier for positives of labels with few positives"}
     )
+    nb_weighting: str = field(
+        default="off",
+        metadata={
+            "help": "Naive Bayes log-count-ratio feature weights (NB-LR): off, on, or auto (each label"
+            " keeps NB or plain features, whichever scores better on its native validation rows)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.word_max_features < 1 or self.char_max_features < 1:
@@ -39,6 +52,10 @@ class LinearConfig:
             raise ValueError("C must be positive")
         if self.rare_positive_boost < 1:
             raise ValueError("rare_positive_boost must be >= 1")
+        if self.nb_weighting not in NB_WEIGHTING:
+            raise ValueError(
+                f"nb_weighting must be one of {', '.join(NB_WEIGHTING)}, got {self.nb_weighting!r}"
+            )
 
 
 def _vectorizers(config: LinearConfig) -> tuple[Any, Any]:
@@ -87,6 +104,23 @@ def label_rows(
     return rows[keep], targets[keep], weights[keep]
 
 
+def nb_ratio(
+    features: sp.csr_matrix,
+    targets: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    alpha: float = NB_ALPHA,
+) -> NDArray[np.float32]:
+    """Each feature's log-count ratio between weighted positive and negative rows (Wang & Manning, 2012).
+
+    NB-LR fits the logistic head on `features * r`; since `(x * r) . w == x . (r * w)`, the fitted
+    head folds into an ordinary linear one (`coef = r * w`) and serving needs nothing new.
+    """
+    pos = np.asarray(features.T @ (weights * (targets == 1))).ravel() + alpha
+    neg = np.asarray(features.T @ (weights * (targets == 0))).ravel() + alpha
+    ratio: NDArray[np.float32] = np.log((pos / pos.sum()) / (neg / neg.sum())).astype(np.float32)
+    return ratio
+
+
 def _auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float:
     from sklearn.metrics import roc_auc_score
 
@@ -98,13 +132,15 @@ def fit_linear(
     config: LinearConfig,
     validation: pd.DataFrame | None = None,
     labels: Sequence[str] = LABEL_NAMES,
-) -> tuple[LinearBackend, dict[str, float]]:
-    """Fit vectorizers and one logistic head per label; returns the backend and each head's C.
+) -> tuple[LinearBackend, dict[str, dict[str, Any]]]:
+    """Fit vectorizers and one logistic head per label; returns the backend and each head's choices.
 
     With `validation`, each label's C is picked from `config.C_grid` by ROC-AUC on the label's
     native validation rows (toxicity-style labels want more regularisation than spam or
-    misinformation, whose corpora are small and distinctive). Only `labels` get a head (the others
-    stay at 0.5), for experiments that need one.
+    misinformation, whose corpora are small and distinctive), and with `nb_weighting="auto"` so is
+    the choice between plain and NB-weighted features; without validation, "auto" means plain.
+    Only `labels` get a head (the others stay at 0.5), for experiments that need one. The choices
+    come back per label as `{"C": ..., "nb": ...}`.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -118,7 +154,13 @@ def fit_linear(
     val_features = probe.features(validation["text"].tolist()) if validation is not None else None
     coef = np.zeros((len(LABEL_NAMES), features.shape[1]), dtype=np.float32)
     intercept = np.zeros(len(LABEL_NAMES), dtype=np.float32)
-    chosen: dict[str, float] = {}
+    chosen: dict[str, dict[str, Any]] = {}
+    grid = config.C_grid if val_features is not None else (config.C,)
+    nb_options = {
+        "off": (False,),
+        "on": (True,),
+        "auto": (False, True) if val_features is not None else (False,),
+    }
     for j, label in enumerate(LABEL_NAMES):
         if label not in labels:
             continue
@@ -126,25 +168,35 @@ def fit_linear(
         if len(np.unique(targets)) < 2:
             logger.warning("label %s has a single class in training; its head stays at 0.5", label)
             continue
-        grid = config.C_grid if val_features is not None else (config.C,)
-        best: tuple[float, float, Any] | None = None
-        for c in grid:
-            head = LogisticRegression(C=c, solver="liblinear", max_iter=200)
-            head.fit(features[rows], targets, sample_weight=weights)
-            score = 0.0
-            if val_features is not None and validation is not None:
-                native = (validation[f"weight_{label}"] == 1.0).to_numpy() & validation[
-                    label
-                ].notna().to_numpy()
-                if native.any():  # a label without validation rows keeps the first C
-                    y_val = validation.loc[native, label].to_numpy(dtype=np.float64)
-                    score = _auc(y_val, head.decision_function(val_features[native]))
+        native = None
+        if validation is not None:
+            native = (validation[f"weight_{label}"] == 1.0).to_numpy() & validation[label].notna().to_numpy()
+        x = features[rows]
+        best: tuple[float, float, bool, NDArray[np.float32], float] | None = None
+        for nb in nb_options[config.nb_weighting]:
+            ratio = nb_ratio(x, targets, weights) if nb else None
+            x_fit = x @ sp.diags(ratio) if ratio is not None else x
+            for c in grid:
+                head = LogisticRegression(C=c, solver="liblinear", max_iter=200)
+                head.fit(x_fit, targets, sample_weight=weights)
+                w = (head.coef_[0] * ratio if ratio is not None else head.coef_[0]).astype(np.float32)
+                score = 0.0
+                if val_features is not None and native is not None and native.any():
+                    # A label without validation rows keeps the first candidate.
+                    y_val = validation.loc[native, label].to_numpy(dtype=np.float64)  # type: ignore[union-attr]
+                    score = _auc(y_val, val_features[native] @ w)
                     score = -1.0 if np.isnan(score) else score
-            if best is None or score > best[0]:
-                best = (score, c, head)
+                if best is None or score > best[0]:
+                    best = (score, c, nb, w, float(head.intercept_[0]))
         assert best is not None
-        _, chosen[label], head = best
-        coef[j] = head.coef_[0]
-        intercept[j] = head.intercept_[0]
-        logger.info("label %s: C=%g (validation AUC %.3f), %d rows", label, chosen[label], best[0], len(rows))
+        score, c, nb, coef[j], intercept[j] = best
+        chosen[label] = {"C": c, "nb": nb}
+        logger.info(
+            "label %s: C=%g, %s features (validation AUC %.3f), %d rows",
+            label,
+            c,
+            "NB-weighted" if nb else "plain",
+            score,
+            len(rows),
+        )
     return LinearBackend(word, char, coef, intercept), chosen

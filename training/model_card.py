@@ -215,6 +215,17 @@ def _architecture(info: ArtifactInfo) -> list[str]:
             f"{_fmt(h.get('validation_char_f1_all_rows'))} over {h.get('rows')} annotated texts"
             for label, h in head.items()
         ]
+    heads = fitted.get("linear_heads") or {}
+    if heads:
+        lines += [
+            "",
+            "TF-IDF heads (C and features chosen on validation): "
+            + ", ".join(
+                f"{label} C={h.get('C'):g}{' NB-weighted' if h.get('nb') else ''}"
+                for label, h in heads.items()
+            )
+            + ".",
+        ]
     weights = fitted.get("ensemble_weights") or {}
     if weights:
         lines += [

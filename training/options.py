@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.linear import LinearConfig
+from training.linear import NB_WEIGHTING, LinearConfig
 from training.transformer import TransformerConfig
 
 KINDS = ("linear", "transformer", "ensemble")
@@ -181,6 +181,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(f"{c:g}" for c in lin.C_grid),
         help="linear: comma-separated inverse L2 strengths; each label picks one on validation",
     )
+    parser.add_argument(
+        "--linear-nb",
+        choices=NB_WEIGHTING,
+        default=lin.nb_weighting,
+        help="linear: Naive Bayes log-count-ratio feature weights (NB-LR): off, on, or auto (per label,"
+        " whichever scores better on validation)",
+    )
     parser.add_argument("--word-features", type=int, default=lin.word_max_features)
     parser.add_argument("--char-features", type=int, default=lin.char_max_features)
 
@@ -242,6 +249,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             word_max_features=args.word_features,
             char_max_features=args.char_features,
             C_grid=_floats(args.c_grid),
+            nb_weighting=args.linear_nb,
         ),
         transformer=TransformerConfig(
             epochs=args.epochs,

@@ -163,8 +163,8 @@ def _fit_backend(
     if config.kind == "linear":
         from training.linear import fit_linear
 
-        backend, chosen_c = fit_linear(train, config.linear, val)
-        return backend, {"C": chosen_c}
+        backend, heads = fit_linear(train, config.linear, val)
+        return backend, {"linear_heads": heads}
     if config.kind == "ensemble":
         return _fit_ensemble(config, train, val, registry, train if linear_train is None else linear_train)
     return _fit_transformer(config, train, val, registry)
@@ -182,14 +182,14 @@ def _fit_ensemble(
     from training.ensemble import fit_weights
     from training.linear import fit_linear
 
-    linear_backend, chosen_c = fit_linear(linear_train, config.linear, val)
+    linear_backend, heads = fit_linear(linear_train, config.linear, val)
     transformer_backend, fitted = _fit_transformer(config, train, val, registry)
     texts = val["text"].tolist()
     weights, report = fit_weights(
         transformer_backend.predict_raw(texts), linear_backend.predict_raw(texts), val
     )
     backend = EnsembleBackend(transformer_backend, linear_backend, weights, LABEL_NAMES)
-    return backend, {**fitted, "C": chosen_c, "ensemble_weights": report}
+    return backend, {**fitted, "linear_heads": heads, "ensemble_weights": report}
 
 
 def _with_pan_windows(config: TrainConfig, train: pd.DataFrame) -> pd.DataFrame:

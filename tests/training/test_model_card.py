@@ -78,3 +78,16 @@ def test_the_threshold_table_names_each_labels_calibration() -> None:
     assert "| platt | " in rows["threat"]
     assert "| isotonic | " in rows["toxicity"]  # the shipped model calibrates the others by isotonic
     assert "fewer than 30 validation positives" in card
+
+
+def test_the_card_names_each_tfidf_heads_c_and_nb_weighting() -> None:
+    info, report = _shipped_ensemble()
+    assert "TF-IDF heads" not in render_model_card(info, report)  # trained before the choice was recorded
+    info.training["fitted"]["linear_heads"] = {
+        "toxicity": {"C": 1.0, "nb": True},
+        "threat": {"C": 0.5, "nb": False},
+    }
+    card = render_model_card(info, report)
+    assert (
+        "TF-IDF heads (C and features chosen on validation): toxicity C=1 NB-weighted, threat C=0.5." in card
+    )

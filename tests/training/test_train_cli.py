@@ -97,6 +97,21 @@ def test_identity_swap_unknown_scope_is_a_usage_error(capsys: pytest.CaptureFixt
     assert "invalid choice: 'transformer'" in capsys.readouterr().err
 
 
+def test_linear_nb_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import build_parser
+    from training.options import config_from_args
+
+    def nb(*argv: str) -> str:
+        return config_from_args(build_parser().parse_args(["train", *argv])).linear.nb_weighting
+
+    assert nb() == "off"
+    assert nb("--linear-nb", "auto") == "auto"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--linear-nb", "maybe"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'maybe'" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "reg"
