@@ -168,9 +168,12 @@ def fit_linear(
         if len(np.unique(targets)) < 2:
             logger.warning("label %s has a single class in training; its head stays at 0.5", label)
             continue
-        native = None
-        if validation is not None:
+        # A label without validation rows keeps the first candidate.
+        x_val, y_val = None, None
+        if val_features is not None and validation is not None:
             native = (validation[f"weight_{label}"] == 1.0).to_numpy() & validation[label].notna().to_numpy()
+            if native.any():
+                x_val, y_val = val_features[native], validation.loc[native, label].to_numpy(dtype=np.float64)
         x = features[rows]
         best: tuple[float, float, bool, NDArray[np.float32], float] | None = None
         for nb in nb_options[config.nb_weighting]:
@@ -181,10 +184,8 @@ def fit_linear(
                 head.fit(x_fit, targets, sample_weight=weights)
                 w = (head.coef_[0] * ratio if ratio is not None else head.coef_[0]).astype(np.float32)
                 score = 0.0
-                if val_features is not None and native is not None and native.any():
-                    # A label without validation rows keeps the first candidate.
-                    y_val = validation.loc[native, label].to_numpy(dtype=np.float64)  # type: ignore[union-attr]
-                    score = _auc(y_val, val_features[native] @ w)
+                if x_val is not None and y_val is not None:
+                    score = _auc(y_val, x_val @ w)
                     score = -1.0 if np.isnan(score) else score
                 if best is None or score > best[0]:
                     best = (score, c, nb, w, float(head.intercept_[0]))
