@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from models.labels import LABEL_NAMES
 from models.linear import LinearBackend
+from training.dataset import native_mask
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def fit_linear(
         # A label without validation rows keeps the first candidate.
         x_val, y_val = None, None
         if val_features is not None and validation is not None:
-            native = (validation[f"weight_{label}"] == 1.0).to_numpy() & validation[label].notna().to_numpy()
+            native = native_mask(validation, label)
             if native.any():
                 x_val, y_val = val_features[native], validation.loc[native, label].to_numpy(dtype=np.float64)
         x = features[rows]
