@@ -173,7 +173,16 @@ def _architecture(info: ArtifactInfo) -> list[str]:
             f"best validation macro ROC-AUC {_fmt(fitted.get('best_val_macro_auc'))} at step "
             f"{fitted.get('best_step')}.",
         ]
-        if elsewhere:
+        members = elsewhere.get("soup") or []
+        if members:
+            seeds = ", ".join(str(m.get("seed")) for m in members)
+            own = ", ".join(_fmt(m.get("best_val_auc")) for m in members)
+            lines[-1] += (
+                f" The network is a model soup: the weight average of {len(members)} networks fine-tuned"
+                f" this way with seeds {seeds} (best validation macro ROC-AUC {own} on their own runs'"
+                " rows), finished by this run with `--fine-tuned`."
+            )
+        elif elsewhere:
             lines[-1] += (
                 f" Fine-tuned by an earlier run (device: {elsewhere.get('device') or 'not recorded'}) and"
                 " finished by this one with `--fine-tuned`."

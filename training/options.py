@@ -73,11 +73,14 @@ class TrainConfig:
             raise ValueError("--identity-swap linear needs --kind linear or ensemble")
         if self.feedback_weight <= 0:
             raise ValueError("feedback_weight must be positive")
-        if self.transformer.fine_tuned is not None:
+        if self.transformer.fine_tuned:
             if self.kind == "linear":
                 raise ValueError("--fine-tuned needs --kind transformer or ensemble")
-            if not self.transformer.fine_tuned.is_dir():
-                raise ValueError(f"--fine-tuned {self.transformer.fine_tuned}: no such folder")
+            for folder in self.transformer.fine_tuned:
+                if not folder.is_dir():
+                    raise ValueError(f"--fine-tuned {folder}: no such folder")
+            if len(set(self.transformer.fine_tuned)) < len(self.transformer.fine_tuned):
+                raise ValueError("--fine-tuned: a folder is named twice")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -170,10 +173,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fine-tuned",
         type=Path,
+        nargs="+",
+        default=[],
         metavar="DIR",
         help="transformer/ensemble: skip fine-tuning and use this folder written by an earlier run's"
         " fine-tuning (CHECKPOINT_DIR/hf, e.g. made on a GPU machine); export, calibration and"
-        " evaluation run here",
+        " evaluation run here. Several folders (e.g. runs with other --seed values) are averaged"
+        " weight by weight into one network, a model soup",
     )
     parser.add_argument(
         "--C-grid",
@@ -258,7 +264,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             learning_rate=args.learning_rate,
             device=args.device,
             checkpoint_dir=args.checkpoint_dir,
-            fine_tuned=args.fine_tuned,
+            fine_tuned=tuple(args.fine_tuned),
             pan_windows=args.pan_windows,
             corpus_repeats=_repeats(args.corpus_repeats, TransformerConfig().corpus_repeats),
             repeat_native_only=args.repeat_native_only,

@@ -212,17 +212,26 @@ def _fit_transformer(
     config: TrainConfig, train: pd.DataFrame, val: pd.DataFrame, registry: Registry
 ) -> tuple[TransformerBackend, dict[str, Any]]:
     """Fine-tune, export to ONNX int8 and check parity; the served backend is the int8 model."""
-    from training.transformer import config_dict, fine_tune, load_fine_tuned
+    from training.transformer import config_dict, fine_tune, load_fine_tuned, validation_score
 
     tf = config.transformer
     span_train = train
     work = tf.checkpoint_dir or registry.root / "checkpoints" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     tf.checkpoint_dir = work
-    if tf.fine_tuned is not None:
-        result = load_fine_tuned(tf.fine_tuned)
+    if len(tf.fine_tuned) > 1:
+        from training.soup import soup
+
+        result = load_fine_tuned(soup(tf.fine_tuned, work / "soup"))
+        logger.info(
+            "using the soup of %d fine-tuned models: %s",
+            len(tf.fine_tuned),
+            ", ".join(map(str, tf.fine_tuned)),
+        )
+    elif tf.fine_tuned:
+        result = load_fine_tuned(tf.fine_tuned[0])
         logger.info(
             "using the fine-tuned model in %s (best validation macro AUC %.4f)",
-            tf.fine_tuned,
+            tf.fine_tuned[0],
             result.best_val_auc,
         )
     else:
@@ -249,6 +258,9 @@ def _fit_transformer(
     # One PyTorch pass over validation: the reference for every export tried here; it and the
     # kept export's scores also give the served-score parity that train() reports.
     reference = TorchBackend.load(result.hf_dir, tf.max_length).predict_raw(texts)
+    best_val_auc = result.best_val_auc
+    if np.isnan(best_val_auc):  # a soup (or a folder without its history): measured on this run's rows
+        best_val_auc, _ = validation_score(reference, val)
     onnx_dir = work / "onnx"
     attempts: list[dict[str, Any]] = []
     method: str | None = DEFAULT_METHOD
@@ -283,7 +295,7 @@ def _fit_transformer(
         "config": config_dict(tf),
         "history": result.history,
         "best_step": result.best_step,
-        "best_val_macro_auc": result.best_val_auc,
+        "best_val_macro_auc": best_val_auc,
         "hf_dir": str(result.hf_dir),
         "fine_tuned_elsewhere": result.made_by,
         "span_head": head.report if head is not None else None,

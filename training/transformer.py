@@ -78,10 +78,11 @@ class TransformerConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: all cores)"})
     checkpoint_dir: Path | None = field(default=None, metadata={"help": "resumable checkpoints go here"})
-    fine_tuned: Path | None = field(
-        default=None,
+    fine_tuned: tuple[Path, ...] = field(
+        default=(),
         metadata={
-            "help": "an already fine-tuned model folder to use instead of fine-tuning (e.g. from a GPU machine)"
+            "help": "already fine-tuned model folders to use instead of fine-tuning (e.g. from a GPU machine);"
+            " two or more are averaged into one network (training.soup)"
         },
     )
     seed: int = field(default=13, metadata={"help": "random seed"})
@@ -228,7 +229,7 @@ def predict_torch(model: Any, encoded: _Encoded, device: str, batch_size: int = 
     return out
 
 
-def _validation_score(scores: FloatArray, val: pd.DataFrame) -> tuple[float, dict[str, float]]:
+def validation_score(scores: FloatArray, val: pd.DataFrame) -> tuple[float, dict[str, float]]:
     """Mean ROC-AUC over labels on native validation rows (the early-stopping criterion)."""
     from sklearn.metrics import roc_auc_score
 
@@ -368,7 +369,7 @@ def fine_tune(
             # The final step is evaluated too, unless an evaluation just happened (step 1336 of 1337).
             if step % eval_every == 0 or (step == total_steps and step - last_eval > eval_every // 4):
                 val_scores = predict_torch(model, enc_val, device)
-                auc, per_label = _validation_score(val_scores, val)
+                auc, per_label = validation_score(val_scores, val)
                 history.append(
                     {
                         "step": step,
@@ -455,7 +456,7 @@ def load_fine_tuned(folder: Path) -> FitResult:
         history=list(data.get("history", [])),
         best_step=int(data.get("best_step", 0)),
         best_val_auc=float(data.get("best_val_auc", float("nan"))),
-        made_by={"config": data.get("config"), "device": data.get("device")},
+        made_by={"config": data.get("config"), "device": data.get("device"), "soup": data.get("soup")},
     )
 
 
@@ -496,7 +497,7 @@ def config_dict(config: TransformerConfig) -> dict[str, Any]:
     """JSON-compatible view of the config, for the artifact's metadata."""
     data = asdict(config)
     data["checkpoint_dir"] = str(config.checkpoint_dir) if config.checkpoint_dir else None
-    data["fine_tuned"] = str(config.fine_tuned) if config.fine_tuned else None
+    data["fine_tuned"] = [str(f) for f in config.fine_tuned] or None
     return data
 
 

@@ -91,3 +91,16 @@ def test_the_card_names_each_tfidf_heads_c_and_nb_weighting() -> None:
     assert (
         "TF-IDF heads (C and features chosen on validation): toxicity C=1 NB-weighted, threat C=0.5." in card
     )
+
+
+def test_the_card_says_when_the_network_is_a_model_soup() -> None:
+    info, report = _shipped_ensemble()
+    info.training["fitted"]["fine_tuned_elsewhere"] = {
+        "config": {"epochs": 1.5, "batch_size": 32, "max_length": 128, "learning_rate": 8e-5},
+        "device": "cpu",
+        "soup": [{"seed": 13, "best_val_auc": 0.9089}, {"seed": 14, "best_val_auc": 0.9101}],
+    }
+    card = render_model_card(info, report)
+    assert "weight average of 2 networks fine-tuned this way with seeds 13, 14" in card
+    assert "0.909, 0.910" in card
+    assert "Fine-tuned by an earlier run" not in card

@@ -27,6 +27,8 @@ def run(registry_root: Path, *argv: str) -> int:
         (["--corpora", "civil_comments,reddit"], "reddit"),
         (["--fine-tuned", "."], "--fine-tuned needs --kind transformer or ensemble"),
         (["--kind", "ensemble", "--fine-tuned", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
+        (["--kind", "ensemble", "--fine-tuned", ".", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
+        (["--kind", "ensemble", "--fine-tuned", ".", "."], "--fine-tuned: a folder is named twice"),
         (["--corpus-repeats", "olid=0"], "olid: N must be >= 1"),
         (["--corpus-repeats", "olid=two"], "olid: N must be a whole number"),
         (["--corpus-repeats", "reddit=2"], "got 'reddit=2'"),
@@ -271,3 +273,16 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert served_backend.transformer.config.quantization == "fp16-weights"  # type: ignore[attr-defined]
     work = tmp_path / "reg" / "checkpoints"  # the export's work folder: no checkpoint, no new weights
     assert not list(work.rglob("checkpoint.pt")) and not list(work.rglob("model.safetensors"))
+
+    # Two folders make a model soup. Here they hold the same network, so the soup is that network:
+    # its validation AUC, measured by this run, is the one the fine-tuning recorded.
+    monkeypatch.undo()
+    copy = tmp_path / "copy"
+    shutil.copytree(hf, copy)
+    assert run(root, "train", "--kind", "transformer", *argv, "--fine-tuned", str(hf), str(copy)) == 0
+    [third] = [i for i in registry.list() if i.id not in (info.id, second.id)]
+    souped = third.training["fitted"]
+    assert [m["folder"] for m in souped["fine_tuned_elsewhere"]["soup"]] == [str(hf), str(copy)]
+    assert souped["best_val_macro_auc"] == pytest.approx(fitted["best_val_macro_auc"], abs=1e-3)
+    assert souped["parity_validation"]["quantization"] == "int8-gptq"
+    assert "model soup" in (registry.path(third.id) / "MODEL_CARD.md").read_text()
