@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def soup(members: Sequence[Path], out_dir: Path) -> Path:
                 "folder": str(m),
                 "seed": ((r.made_by or {}).get("config") or {}).get("seed"),
                 "best_step": r.best_step,
-                "best_val_auc": r.best_val_auc,
+                "best_val_auc": None if math.isnan(r.best_val_auc) else r.best_val_auc,
             }
             for m, r in zip(members, results, strict=True)
         ],

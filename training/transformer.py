@@ -408,6 +408,17 @@ def fine_tune(
             if step >= total_steps or stop:
                 break
     bar.close()
+    if best_state is not None and best_step != step:
+        # The last weights too, beside the best: soup members are averaged at the end of their
+        # schedule (training.soup), where early stopping may have kept an earlier evaluation.
+        last = last_dir(out_dir)
+        last.mkdir(parents=True, exist_ok=True)
+        model.to("cpu").save_pretrained(last)
+        tokenizer.save_pretrained(last)
+        last_auc = history[-1]["val_macro_auc"] if history and history[-1]["step"] == step else float("nan")
+        write_history(
+            FitResult(hf_dir=last, history=history, best_step=step, best_val_auc=last_auc), config, device
+        )
     if best_state is not None:
         model.load_state_dict(best_state)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -419,6 +430,11 @@ def fine_tune(
 
 
 HISTORY_FILE = "training_history.json"
+
+
+def last_dir(out_dir: Path) -> Path:
+    """Where `fine_tune` puts the last weights when they are not the best validated ones (`hf-last`)."""
+    return out_dir.with_name(out_dir.name + "-last")
 
 
 def write_history(result: FitResult, config: TransformerConfig, device: str) -> None:

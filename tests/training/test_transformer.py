@@ -157,6 +157,41 @@ def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
     # a rerun with the same checkpoint folder resumes at the end instead of training again
     again = fine_tune(df, df, config, tmp_path / "hf2", progress=False)
     assert again.history == result.history
+    assert not (tmp_path / "hf-last").exists()  # the last evaluation was the best: one folder
+
+
+@pytest.mark.slow
+def test_fine_tune_keeps_the_last_weights_when_an_earlier_evaluation_was_best(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.transformer
+    from training.transformer import fine_tune, last_dir
+
+    falling = iter([0.9, 0.8, 0.7])
+    monkeypatch.setattr(training.transformer, "validation_score", lambda scores, val: (next(falling), {}))
+    df = unlabelled_frame(48)
+    df["text"] = [("you idiot " if i % 2 else "thanks for the story ") * (1 + i % 5) for i in range(48)]
+    df["toxicity"] = [float(i % 2) for i in range(48)]
+    df["weight_toxicity"] = 1.0
+    config = TransformerConfig(
+        epochs=1,
+        batch_size=16,
+        max_length=32,
+        corpus_repeats={},
+        corpus_caps={},
+        evals_per_epoch=3,
+        patience=5,
+    )
+    result = fine_tune(df, df, config, tmp_path / "hf", progress=False)
+    assert result.best_step == 1 and [h["step"] for h in result.history] == [1, 2, 3]
+    last = load_fine_tuned(last_dir(tmp_path / "hf"))
+    assert last.hf_dir == tmp_path / "hf-last" and last.best_step == 3 and last.best_val_auc == 0.7
+    assert load_fine_tuned(tmp_path / "hf").best_step == 1
+
+    from safetensors.numpy import load_file
+
+    best, final = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("hf", "hf-last"))
+    assert any(not np.array_equal(best[k], final[k]) for k in best)  # two steps apart
 
 
 @pytest.mark.slow
