@@ -1,9 +1,10 @@
 """A uniform "model soup" (Wortsman et al., 2022): the weight average of fine-tuned networks.
 
-Networks fine-tuned from the same pretrained encoder with different seeds usually stay in one
-basin of the loss, so their weight average scores about as well as their score average (a seed
-ensemble) while it costs one network at serving time. The members must share the architecture
-and the label schema; `load_fine_tuned` checks the latter.
+Networks fine-tuned from the same pretrained encoder with different seeds often stay in one basin
+of the loss; their weight average then scores about as well as their score average (a seed
+ensemble) while it costs one network at serving time. Whether it does is measured, not assumed:
+`training/EXPERIMENTS.md` has a soup that gained on validation and lost on test. The members
+must share the architecture and the label schema; `load_fine_tuned` checks the latter.
 """
 
 from __future__ import annotations
@@ -39,13 +40,10 @@ def soup(members: Sequence[Path], out_dir: Path) -> Path:
         if config != configs[0]:
             raise InputDataError(f"{member}: a different network from {members[0]}; cannot average")
 
-    total: dict[str, Any] | None = None
-    for member in members:
+    first_state = load_file(str(Path(members[0]) / WEIGHTS_FILE))
+    total = {k: v.to(torch.float64) for k, v in first_state.items()}
+    for member in members[1:]:
         state = load_file(str(Path(member) / WEIGHTS_FILE))
-        if total is None:
-            total = {k: v.to(torch.float64) for k, v in state.items()}
-            dtypes = {k: v.dtype for k, v in state.items()}
-            continue
         if state.keys() != total.keys():
             raise InputDataError(f"{member}: its tensors differ from {members[0]}'s; cannot average")
         for key, value in state.items():
@@ -54,8 +52,7 @@ def soup(members: Sequence[Path], out_dir: Path) -> Path:
                     f"{member}: {key} has shape {tuple(value.shape)}, not {tuple(total[key].shape)}"
                 )
             total[key] += value.to(torch.float64)
-    assert total is not None
-    averaged = {k: (v / len(members)).to(dtypes[k]).contiguous() for k, v in total.items()}
+    averaged = {k: (v / len(members)).to(first_state[k].dtype).contiguous() for k, v in total.items()}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(averaged, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})

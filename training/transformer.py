@@ -408,9 +408,9 @@ def fine_tune(
             if step >= total_steps or stop:
                 break
     bar.close()
-    if best_state is not None and best_step != step:
+    if best_state is not None and history and best_step != history[-1]["step"]:
         # The last weights too, beside the best: soup members are averaged at the end of their
-        # schedule (training.soup), where early stopping may have kept an earlier evaluation.
+        # schedule (training.soup), and early stopping kept an earlier evaluation.
         last = last_dir(out_dir)
         last.mkdir(parents=True, exist_ok=True)
         model.to("cpu").save_pretrained(last)
@@ -433,7 +433,7 @@ HISTORY_FILE = "training_history.json"
 
 
 def last_dir(out_dir: Path) -> Path:
-    """Where `fine_tune` puts the last weights when they are not the best validated ones (`hf-last`)."""
+    """Where `fine_tune` puts the last weights when early stopping kept an earlier evaluation (`hf-last`)."""
     return out_dir.with_name(out_dir.name + "-last")
 
 
@@ -444,7 +444,7 @@ def write_history(result: FitResult, config: TransformerConfig, device: str) -> 
         "device": device,
         "history": result.history,
         "best_step": result.best_step,
-        "best_val_auc": result.best_val_auc,
+        "best_val_auc": None if math.isnan(result.best_val_auc) else result.best_val_auc,
     }
     (result.hf_dir / HISTORY_FILE).write_text(json.dumps(payload, indent=1), encoding="utf-8")
 
@@ -471,7 +471,7 @@ def load_fine_tuned(folder: Path) -> FitResult:
         hf_dir=folder,
         history=list(data.get("history", [])),
         best_step=int(data.get("best_step", 0)),
-        best_val_auc=float(data.get("best_val_auc", float("nan"))),
+        best_val_auc=float("nan") if data.get("best_val_auc") is None else float(data["best_val_auc"]),
         made_by={"config": data.get("config"), "device": data.get("device"), "soup": data.get("soup")},
     )
 
