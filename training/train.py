@@ -230,9 +230,9 @@ def _fit_transformer(
     elif tf.fine_tuned:
         result = load_fine_tuned(tf.fine_tuned[0])
         logger.info(
-            "using the fine-tuned model in %s (best validation macro AUC %.4f)",
+            "using the fine-tuned model in %s (best validation macro AUC %s)",
             tf.fine_tuned[0],
-            result.best_val_auc,
+            "not recorded" if np.isnan(result.best_val_auc) else f"{result.best_val_auc:.4f}",
         )
     else:
         result = fine_tune(_with_pan_windows(config, train), val, tf, work / "hf")
@@ -261,6 +261,7 @@ def _fit_transformer(
     best_val_auc = result.best_val_auc
     if np.isnan(best_val_auc):  # a soup (or a folder without its history): measured on this run's rows
         best_val_auc, _ = validation_score(reference, val)
+        logger.info("validation macro AUC of the network, measured by this run: %.4f", best_val_auc)
     onnx_dir = work / "onnx"
     attempts: list[dict[str, Any]] = []
     method: str | None = DEFAULT_METHOD
