@@ -81,6 +81,10 @@ class TrainConfig:
                     raise ValueError(f"--fine-tuned {folder}: no such folder")
             if len(set(self.transformer.fine_tuned)) < len(self.transformer.fine_tuned):
                 raise ValueError("--fine-tuned: a folder is named twice")
+            if len(self.transformer.fine_tuned) > 1:
+                from training.soup import check_members
+
+                check_members(self.transformer.fine_tuned)  # now, not after the linear half has trained
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

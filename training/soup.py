@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import InputDataError
-from training.transformer import HISTORY_FILE, load_fine_tuned
+from training.transformer import HISTORY_FILE, FitResult, load_fine_tuned
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +29,7 @@ def soup(members: Sequence[Path], out_dir: Path) -> Path:
     import torch
     from safetensors.torch import load_file, save_file
 
-    if len(members) < 2:
-        raise InputDataError("a soup needs at least two fine-tuned folders")
-    results = [load_fine_tuned(Path(m)) for m in members]
-    for member in members:
-        if not (Path(member) / WEIGHTS_FILE).is_file():
-            raise InputDataError(f"{member}: no {WEIGHTS_FILE}")
-    configs = [_architecture(Path(m)) for m in members]
-    for member, config in zip(members[1:], configs[1:], strict=True):
-        if config != configs[0]:
-            raise InputDataError(f"{member}: a different network from {members[0]}; cannot average")
-
+    results = check_members(members)
     first_state = load_file(str(Path(members[0]) / WEIGHTS_FILE))
     total = {k: v.to(torch.float64) for k, v in first_state.items()}
     for member in members[1:]:
@@ -79,6 +69,21 @@ def soup(members: Sequence[Path], out_dir: Path) -> Path:
     (out_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1), encoding="utf-8")
     logger.info("soup of %d networks written to %s", len(members), out_dir)
     return out_dir
+
+
+def check_members(members: Sequence[Path]) -> list[FitResult]:
+    """Refuse folders that cannot be averaged, before anything is trained; returns each one's record."""
+    if len(members) < 2:
+        raise InputDataError("a soup needs at least two fine-tuned folders")
+    results = [load_fine_tuned(Path(m)) for m in members]
+    for member in members:
+        if not (Path(member) / WEIGHTS_FILE).is_file():
+            raise InputDataError(f"{member}: no {WEIGHTS_FILE}")
+    configs = [_architecture(Path(m)) for m in members]
+    for member, config in zip(members[1:], configs[1:], strict=True):
+        if config != configs[0]:
+            raise InputDataError(f"{member}: a different network from {members[0]}; cannot average")
+    return results
 
 
 def _architecture(folder: Path) -> dict[str, Any]:

@@ -29,6 +29,7 @@ def run(registry_root: Path, *argv: str) -> int:
         (["--kind", "ensemble", "--fine-tuned", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
         (["--kind", "ensemble", "--fine-tuned", ".", "/nonexistent/hf"], "/nonexistent/hf: no such folder"),
         (["--kind", "ensemble", "--fine-tuned", ".", "."], "--fine-tuned: a folder is named twice"),
+        (["--kind", "ensemble", "--fine-tuned", ".", "/"], ".: not a fine-tuned model folder"),
         (["--corpus-repeats", "olid=0"], "olid: N must be >= 1"),
         (["--corpus-repeats", "olid=two"], "olid: N must be a whole number"),
         (["--corpus-repeats", "reddit=2"], "got 'reddit=2'"),
