@@ -235,7 +235,7 @@ def validation_score(scores: FloatArray, val: pd.DataFrame) -> tuple[float, dict
 
     aucs: dict[str, float] = {}
     for j, label in enumerate(LABEL_NAMES):
-        native = (val[f"weight_{label}"] == 1.0).to_numpy() & val[label].notna().to_numpy()
+        native = native_mask(val, label)
         y = val.loc[native, label].to_numpy()
         if len(np.unique(y)) == 2:
             aucs[label] = float(roc_auc_score(y, scores[native, j]))

@@ -127,14 +127,20 @@ def test_a_fine_tuned_folder_must_match_the_label_schema(tmp_path: Path) -> None
         load_fine_tuned(good)
 
 
+def _toy_comments(n: int = 48) -> pd.DataFrame:
+    """Insults and thanks of several lengths, toxicity judged on every row."""
+    df = unlabelled_frame(n)
+    df["text"] = [("you idiot " if i % 2 else "thanks for the story ") * (1 + i % 5) for i in range(n)]
+    df["toxicity"] = [float(i % 2) for i in range(n)]
+    df["weight_toxicity"] = 1.0
+    return df
+
+
 @pytest.mark.slow
 def test_fine_tune_runs_saves_and_resumes(tmp_path: Path) -> None:
     from training.transformer import fine_tune
 
-    df = unlabelled_frame(48)
-    df["text"] = [("you idiot " if i % 2 else "thanks for the story ") * (1 + i % 5) for i in range(48)]
-    df["toxicity"] = [float(i % 2) for i in range(48)]
-    df["weight_toxicity"] = 1.0
+    df = _toy_comments()
     config = TransformerConfig(
         epochs=1,
         batch_size=16,
@@ -169,10 +175,7 @@ def test_fine_tune_keeps_the_last_weights_when_an_earlier_evaluation_was_best(
 
     falling = iter([0.9, 0.8, 0.7])
     monkeypatch.setattr(training.transformer, "validation_score", lambda scores, val: (next(falling), {}))
-    df = unlabelled_frame(48)
-    df["text"] = [("you idiot " if i % 2 else "thanks for the story ") * (1 + i % 5) for i in range(48)]
-    df["toxicity"] = [float(i % 2) for i in range(48)]
-    df["weight_toxicity"] = 1.0
+    df = _toy_comments()
     config = TransformerConfig(
         epochs=1,
         batch_size=16,

@@ -118,9 +118,9 @@ def main(seeds: list[int]) -> None:
             ids, mask = enc_train.batch(rows)
             out = model.bert(input_ids=ids.to(device), attention_mask=mask.to(device)).pooler_output
             pooled[torch.from_numpy(rows).to(device)] = out
-    targets = tt.build_targets(train13, tt.TransformerConfig().rare_positive_boost)
-    weight = np.ones(len(train13), dtype=np.float32)
     defaults = tt.TransformerConfig()
+    targets = tt.build_targets(train13, defaults.rare_positive_boost)
+    weight = np.ones(len(train13), dtype=np.float32)  # each row's expected copies per epoch
     for name, repeats in defaults.corpus_repeats.items():
         weight[(train13["corpus"] == name).to_numpy()] = repeats
     for name, cap in defaults.corpus_caps.items():
