@@ -6,6 +6,7 @@ Every score comes from `models.scoring.Model.score`, the code path the service u
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from training.dataset import (
     load_bias_madlibs,
     negative_source_mask,
 )
+from training.intervals import bootstrap_intervals
 from training.report import EvalInputs, build_report
 
 logger = logging.getLogger(__name__)
@@ -91,33 +93,69 @@ def cross_domain_rates(
     return out
 
 
+@dataclass(frozen=True)
+class TaskFigure:
+    """A shared-task figure: `metric` of `label`'s served flags (or scores) on `corpus`'s test rows."""
+
+    corpus: str
+    label: str
+    metric: str  # one of FLAG_METRICS, or "roc_auc" (on the scores)
+
+
+# The figures each corpus is known by (OffensEval, CONSTRAINT, PAN, ...), under their official metric.
+TASK_FIGURES: dict[str, TaskFigure] = {
+    "olid_macro_f1": TaskFigure("olid", "toxicity", "macro_f1"),
+    "constraint_weighted_f1": TaskFigure("constraint", "misinformation", "weighted_f1"),
+    "pan2024_conspiracy_mcc": TaskFigure("pan2024", "conspiracy", "mcc"),
+    "davidson_toxicity_macro_f1": TaskFigure("davidson", "toxicity", "macro_f1"),
+    "tubespam_spam_f1": TaskFigure("tubespam", "spam", "f1"),
+    "prct_conspiracy_roc_auc": TaskFigure("prct_youtube", "conspiracy", "roc_auc"),
+}
+
+
+def _positive_f1(y: FloatArray, flags: FloatArray) -> float | None:
+    """F1 of the positive class (None when there is nothing to find and nothing is flagged)."""
+    f1 = metrics.binary_metrics(y, flags, 0.5)["f1"]
+    return None if f1 is None else float(f1)
+
+
+# metric name -> function of (0/1 labels, 0/1 flags)
+FLAG_METRICS: dict[str, Callable[[FloatArray, FloatArray], float | None]] = {
+    "macro_f1": metrics.macro_f1,
+    "weighted_f1": metrics.weighted_f1,
+    "mcc": metrics.mcc,
+    "f1": _positive_f1,
+}
+
+
+def task_figure(metric: str, y: FloatArray, scores: FloatArray, cuts: FloatArray) -> float | None:
+    """One task figure from a corpus's labels, served scores and cuts; None where it is undefined."""
+    if not len(y):
+        return None
+    if metric == "roc_auc":
+        return metrics.binary_metrics(y, scores, cuts)["roc_auc"]
+    flags = (scores >= cuts).astype(np.float64)
+    if metric == "f1":
+        return _positive_f1(y, flags)
+    if len(np.unique(y)) < 2:
+        return None  # the two-class averages need both classes
+    return FLAG_METRICS[metric](y, flags)
+
+
 def task_metrics(
     labels: tuple[str, ...], test: pd.DataFrame, scores: FloatArray, row_cuts: FloatArray
 ) -> dict[str, float | None]:
-    """The shared-task figures each corpus is known by (OffensEval, CONSTRAINT, PAN, ...).
+    """The shared-task figures of `TASK_FIGURES`.
 
     `row_cuts`: each row's cuts as served (`Model.cuts`), shaped like `scores`.
     """
-
-    def pick(corpus: str, label: str) -> tuple[FloatArray, FloatArray, FloatArray]:  # y, scores, cuts
-        rows = ((test["corpus"] == corpus) & test[label].notna()).to_numpy()
-        j = labels.index(label)
-        y = test.loc[rows, label].to_numpy(dtype=np.float64)
-        return y, scores[rows, j], row_cuts[rows, j]
-
     out: dict[str, float | None] = {}
-    for name, corpus, label, fn in (
-        ("olid_macro_f1", "olid", "toxicity", metrics.macro_f1),
-        ("constraint_weighted_f1", "constraint", "misinformation", metrics.weighted_f1),
-        ("pan2024_conspiracy_mcc", "pan2024", "conspiracy", metrics.mcc),
-        ("davidson_toxicity_macro_f1", "davidson", "toxicity", metrics.macro_f1),
-    ):
-        y, p, cut = pick(corpus, label)
-        out[name] = float(fn(y, (p >= cut).astype(np.float64))) if len(y) and len(np.unique(y)) > 1 else None
-    y, p, cut = pick("tubespam", "spam")
-    out["tubespam_spam_f1"] = metrics.binary_metrics(y, p, cut)["f1"] if len(y) else None
-    y, p, cut = pick("prct_youtube", "conspiracy")
-    out["prct_conspiracy_roc_auc"] = metrics.binary_metrics(y, p, cut)["roc_auc"] if len(y) else None
+    for name, task in TASK_FIGURES.items():
+        rows = ((test["corpus"] == task.corpus) & test[task.label].notna()).to_numpy()
+        j = labels.index(task.label)
+        y = test.loc[rows, task.label].to_numpy(dtype=np.float64)
+        value = task_figure(task.metric, y, scores[rows, j], row_cuts[rows, j])
+        out[name] = None if value is None else float(value)
     return out
 
 
@@ -159,9 +197,17 @@ def polite_flag_rates(model: Model, polite: list[str]) -> dict[str, float]:
 
 
 def evaluate_model(
-    model: Model, data: EvalData, *, baseline: dict[str, Any] | None = None, with_spans: bool = True
+    model: Model,
+    data: EvalData,
+    *,
+    baseline: dict[str, Any] | None = None,
+    with_spans: bool = True,
+    intervals: bool = True,
 ) -> tuple[dict[str, Any], EvalInputs]:
-    """Score the test rows, the bias set and the polite comments; build the report dict."""
+    """Score the test rows, the bias set and the polite comments; build the report dict.
+
+    `intervals`: add bootstrap confidence intervals of the headline figures (`training.intervals`).
+    """
     labels = model.labels
     test = data.test
     logger.info("evaluating %s on %d test rows and %d bias rows", model.id, len(test), len(data.bias))
@@ -192,4 +238,6 @@ def evaluate_model(
     report = build_report(inputs, model_id=model.id, kind=model.info.kind, baseline=baseline)
     report["polite_flag_rate"] = polite_flag_rates(model, data.polite)
     report["test_data_hash"] = data.data_hash
+    if intervals:
+        report["intervals"] = bootstrap_intervals(inputs, TASK_FIGURES)
     return report, inputs

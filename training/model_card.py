@@ -6,6 +6,7 @@ from typing import Any
 
 from models.artifact import ArtifactInfo
 from models.labels import LABELS
+from training.report import interval_text, lookup
 
 
 def _fmt(value: Any) -> str:
@@ -55,19 +56,39 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "",
         "## Test metrics",
         "",
-        "| label | n | positives | ROC-AUC | PR-AUC | F1 | precision | recall | ECE |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| label | n | positives | ROC-AUC | 95% interval | PR-AUC | F1 | precision | recall | ECE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    intervals = report.get("intervals")
     for name, m in (report.get("labels") or {}).items():
         if not isinstance(m, dict):
-            lines.append(f"| {name} | 0 | - | - | - | - | - | - | - |")
+            lines.append(f"| {name} | 0 | - | - | - | - | - | - | - | - |")
             continue
         lines.append(
-            f"| {name} | {m.get('n')} | {m.get('positives')} | {_fmt(m.get('roc_auc'))} | {_fmt(m.get('pr_auc'))} "
+            f"| {name} | {m.get('n')} | {m.get('positives')} | {_fmt(m.get('roc_auc'))} "
+            f"| {interval_text(intervals, f'roc_auc/{name}') or '-'} | {_fmt(m.get('pr_auc'))} "
             f"| {_fmt(m.get('f1'))} | {_fmt(m.get('precision'))} | {_fmt(m.get('recall'))} | {_fmt(m.get('ece'))} |"
         )
-    lines += ["", "Shared-task figures:", ""]
-    lines += [f"- {k}: {_fmt(v)}" for k, v in (report.get("task_metrics") or {}).items()]
+    lines += ["", "Shared-task figures (95% interval):", ""]
+    lines += [
+        f"- {k}: {_fmt(v)} {interval_text(intervals, k)}".rstrip()
+        for k, v in (report.get("task_metrics") or {}).items()
+    ]
+    civil = []
+    for label in ("threat", "profanity", "identity_attack"):
+        auc = lookup(report, "per_corpus", label, "civil_comments", "roc_auc")
+        if isinstance(auc, float):
+            civil.append(
+                f"{label} {_fmt(auc)} {interval_text(intervals, f'roc_auc/{label}/civil_comments')}".rstrip()
+            )
+    if civil:
+        lines += [f"- civil_comments ROC-AUC: {', '.join(civil)}"]
+    if intervals:
+        lines += [
+            "",
+            f"Intervals: {intervals.get('method')}, {intervals.get('resamples')} resamples; they cover the "
+            "sampling noise of the test rows, not run-to-run training noise. Every figure's interval: `report.md`.",
+        ]
     lines += [
         "",
         "Cross-domain flag rate (texts of corpora that do not carry the label; lower is better):",
@@ -80,9 +101,10 @@ def render_model_card(info: ArtifactInfo, report: dict[str, Any]) -> str:
         "",
         "## Identity bias (bias_madlibs, never trained on)",
         "",
-        f"- toxicity ROC-AUC: {_fmt(bias.get('roc_auc'))}",
+        f"- toxicity ROC-AUC: {_fmt(bias.get('roc_auc'))} {interval_text(intervals, 'bias/roc_auc')}".rstrip(),
         f"- NOT_BAD rows flagged at the served threshold: {_fmt(bias.get('fpr'))}"
-        f" (those that name no identity term: {_fmt(bias.get('fpr_without_identity'))})",
+        + (f" {text}" if (text := interval_text(intervals, "bias/fpr")) else "")
+        + f" (those that name no identity term: {_fmt(bias.get('fpr_without_identity'))})",
         f"- worst identity terms: {', '.join(bias.get('worst_terms', []) or ['-'])}",
         "",
         "Per-corpus tables, per-term bias AUCs and plots: `report.md` beside this card.",

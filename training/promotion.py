@@ -32,7 +32,7 @@ def gate_metrics(
     if report is None or report.get("test_data_hash") != data.data_hash:
         logger.info("evaluating %s on the standing test splits (no stored report for them)", model_id)
         model = registry.load(model_id)
-        report, _ = evaluate_model(model, data, with_spans=False)
+        report, _ = evaluate_model(model, data, with_spans=False, intervals=False)
     section: dict[str, Any] = {}
     if feedback is not None and not feedback.heldout.empty:
         model = model or registry.load(model_id)

@@ -140,7 +140,8 @@ def _json_safe(value: object) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into a report")
 
 
-def _lookup(tree: object, *keys: str) -> object:
+def lookup(tree: object, *keys: str) -> object:
+    """`tree[k1][k2]...`, or None where a level is missing or not a mapping (reports read back from JSON)."""
     for key in keys:
         if not isinstance(tree, Mapping):
             return None
@@ -188,33 +189,33 @@ def _comparison(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[
     labels: dict[str, Any] = {}
     for label in report["labels"]:
         cand = report["labels"][label]
-        base = _lookup(baseline, "labels", label)
+        base = lookup(baseline, "labels", label)
         per_corpus: dict[str, Any] = {}
         corpora = sorted(
-            _keys(_lookup(report, "per_corpus", label)) | _keys(_lookup(baseline, "per_corpus", label))
+            _keys(lookup(report, "per_corpus", label)) | _keys(lookup(baseline, "per_corpus", label))
         )
         for corpus in corpora:
-            cand_c = _lookup(report, "per_corpus", label, corpus)
-            base_c = _lookup(baseline, "per_corpus", label, corpus)
+            cand_c = lookup(report, "per_corpus", label, corpus)
+            base_c = lookup(baseline, "per_corpus", label, corpus)
             per_corpus[corpus] = {
-                "roc_auc": _delta(_lookup(cand_c, "roc_auc"), _lookup(base_c, "roc_auc")),
-                "same_n": _lookup(cand_c, "n") == _lookup(base_c, "n"),
+                "roc_auc": _delta(lookup(cand_c, "roc_auc"), lookup(base_c, "roc_auc")),
+                "same_n": lookup(cand_c, "n") == lookup(base_c, "n"),
             }
         labels[label] = {
-            "roc_auc": _delta(_lookup(cand, "roc_auc"), _lookup(base, "roc_auc")),
-            "same_n": _lookup(cand, "n") == _lookup(base, "n"),
+            "roc_auc": _delta(lookup(cand, "roc_auc"), lookup(base, "roc_auc")),
+            "same_n": lookup(cand, "n") == lookup(base, "n"),
             "per_corpus": per_corpus,
         }
-    task_names = sorted(_keys(report["task_metrics"]) | _keys(_lookup(baseline, "task_metrics")))
+    task_names = sorted(_keys(report["task_metrics"]) | _keys(lookup(baseline, "task_metrics")))
     return {
-        "baseline_model_id": _lookup(baseline, "model_id"),
+        "baseline_model_id": lookup(baseline, "model_id"),
         "labels": labels,
         "bias": {
-            "fpr": _delta(_lookup(report, "bias", "fpr"), _lookup(baseline, "bias", "fpr")),
-            "roc_auc": _delta(_lookup(report, "bias", "roc_auc"), _lookup(baseline, "bias", "roc_auc")),
+            "fpr": _delta(lookup(report, "bias", "fpr"), lookup(baseline, "bias", "fpr")),
+            "roc_auc": _delta(lookup(report, "bias", "roc_auc"), lookup(baseline, "bias", "roc_auc")),
         },
         "task_metrics": {
-            name: _delta(_lookup(report, "task_metrics", name), _lookup(baseline, "task_metrics", name))
+            name: _delta(lookup(report, "task_metrics", name), lookup(baseline, "task_metrics", name))
             for name in task_names
         },
     }
@@ -294,7 +295,7 @@ _METRIC_HEADERS = ("n", "positives", "ROC-AUC", "PR-AUC", "F1", "precision", "re
 
 
 def _metric_cells(metrics: object) -> list[str]:
-    return [_fmt(_lookup(metrics, column)) for column in _METRIC_COLUMNS]
+    return [_fmt(lookup(metrics, column)) for column in _METRIC_COLUMNS]
 
 
 def _bias_markdown(bias: Mapping[str, Any]) -> list[str]:
@@ -343,6 +344,35 @@ def _comparison_markdown(comparison: Mapping[str, Any]) -> list[str]:
 
 def _delta_cells(entry: Mapping[str, Any]) -> list[str]:
     return [_fmt(entry["baseline"]), _fmt(entry["candidate"]), _fmt(entry["delta"], signed=True)]
+
+
+def interval_text(intervals: object, name: str) -> str:
+    """ "[low, high]" of a figure in a report's "intervals" section; "" when it has none."""
+    figure = lookup(intervals, "figures", name)
+    low, high = _number(lookup(figure, "low")), _number(lookup(figure, "high"))
+    return "" if low is None or high is None else f"[{_fmt(low)}, {_fmt(high)}]"
+
+
+def _intervals_markdown(intervals: Mapping[str, Any]) -> list[str]:
+    level = round(100 * float(intervals["level"]))
+    lines = [
+        f"## Uncertainty: {level}% intervals",
+        "",
+        f"{intervals['method']}; {intervals['resamples']} resamples, seed {intervals['seed']}. They measure "
+        "how far each figure could move on another test sample of the same make-up, not the noise of "
+        "training. `n/a`: resamples where the figure is undefined (one class only).",
+        "",
+    ]
+    rows = [
+        [
+            name,
+            _fmt(lookup(figure, "value")),
+            interval_text(intervals, name) or _MISSING,
+            str(lookup(figure, "undefined_resamples") or ""),
+        ]
+        for name, figure in intervals["figures"].items()
+    ]
+    return lines + _md_table(("figure", "value", "interval", "n/a"), rows)
 
 
 def _markdown(report: Mapping[str, Any], plots: Mapping[str, list[str]]) -> str:
@@ -405,6 +435,9 @@ def _markdown(report: Mapping[str, Any], plots: Mapping[str, list[str]]) -> str:
     if report["task_metrics"]:
         lines += ["## Task metrics", ""]
         lines += _md_table(("figure", "value"), [[k, _fmt(v)] for k, v in report["task_metrics"].items()])
+
+    if report.get("intervals"):
+        lines += _intervals_markdown(report["intervals"])
 
     if report.get("comparison"):
         lines += _comparison_markdown(report["comparison"])
@@ -506,8 +539,8 @@ def format_summary(report: Mapping[str, Any]) -> str:
     lines = [title, _fixed_row(columns, widths)]
     for label in report["labels"]:
         m = report["labels"][label]
-        cells = [label, *(_fmt(_lookup(m, k)) for k in ("n", "positives", "roc_auc", "pr_auc"))]
-        cells += [_fmt(_lookup(m, k), 2) for k in ("f1", "precision", "recall", "ece")]
+        cells = [label, *(_fmt(lookup(m, k)) for k in ("n", "positives", "roc_auc", "pr_auc"))]
+        cells += [_fmt(lookup(m, k), 2) for k in ("f1", "precision", "recall", "ece")]
         cells.append(_fmt(report["thresholds"][label], 2))
         if comparison:
             cells.append(_fmt(comparison["labels"][label]["roc_auc"]["delta"], signed=True))
@@ -530,5 +563,12 @@ def format_summary(report: Mapping[str, Any]) -> str:
             line += "; worst terms: " + ", ".join(worst)
         lines.append(line)
     if report["task_metrics"]:
-        lines.append("task: " + ", ".join(f"{k} {_fmt(v)}" for k, v in report["task_metrics"].items()))
+        intervals = report.get("intervals")
+        lines.append(
+            "task: "
+            + ", ".join(
+                f"{k} {_fmt(v)}" + (f" {text}" if (text := interval_text(intervals, k)) else "")
+                for k, v in report["task_metrics"].items()
+            )
+        )
     return "\n".join(lines)

@@ -15,6 +15,7 @@ and a target, the ranking is.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -26,23 +27,26 @@ from models.identity import mentions_identity
 from models.registry import Registry, default_registry_dir
 from training import metrics
 from training.dataset import build_dataset, load_bias_madlibs
+from training.evaluate import FLAG_METRICS, TASK_FIGURES
 from training.train import calibrate_and_threshold, validation_rows
 
 FloatArray = NDArray[np.float64]
 
 CAPS = (0.05, 0.10, 0.20)
-# name -> (corpus, label, metric of (y, flags)): the task figures of `training.evaluate.task_metrics`
+
+
+def _or_zero(
+    metric: Callable[[FloatArray, FloatArray], float | None], y: FloatArray, flags: FloatArray
+) -> float:
+    return float(metric(y, flags) or 0.0)
+
+
+# name -> (corpus, label, metric of (y, flags)): the thresholded figures of `TASK_FIGURES`
 TASKS: dict[str, tuple[str, str, Callable[[FloatArray, FloatArray], float]]] = {
-    "olid_macro_f1": ("olid", "toxicity", metrics.macro_f1),
-    "constraint_weighted_f1": ("constraint", "misinformation", metrics.weighted_f1),
-    "pan2024_conspiracy_mcc": ("pan2024", "conspiracy", metrics.mcc),
-    "davidson_toxicity_macro_f1": ("davidson", "toxicity", metrics.macro_f1),
-    "tubespam_spam_f1": ("tubespam", "spam", lambda y, f: _f1(y, f)),
+    name: (task.corpus, task.label, functools.partial(_or_zero, FLAG_METRICS[task.metric]))
+    for name, task in TASK_FIGURES.items()
+    if task.metric in FLAG_METRICS
 }
-
-
-def _f1(y: FloatArray, flags: FloatArray) -> float:
-    return float(metrics.binary_metrics(y, flags, 0.5)["f1"] or 0.0)
 
 
 def ceiling(

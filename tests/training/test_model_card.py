@@ -104,3 +104,24 @@ def test_the_card_says_when_the_network_is_a_model_soup() -> None:
     assert "weight average of 2 networks fine-tuned this way with seeds 13, 14" in card
     assert "0.909, 0.910" in card
     assert "Fine-tuned by an earlier run" not in card
+
+
+def test_the_card_gives_intervals_where_the_report_has_them() -> None:
+    info, report = _shipped_ensemble()
+    plain = render_model_card(info, {k: v for k, v in report.items() if k != "intervals"})
+    assert "Intervals:" not in plain
+    report["intervals"] = {
+        "method": "percentile bootstrap",
+        "resamples": 1000,
+        "figures": {
+            "olid_macro_f1": {"value": 0.77, "low": 0.741, "high": 0.797},
+            "roc_auc/identity_attack/civil_comments": {"value": 0.835, "low": 0.79, "high": 0.88},
+            "bias/fpr": {"value": 0.0156, "low": 0.0144, "high": 0.0168},
+        },
+    }
+    card = render_model_card(info, report)
+    assert f"- olid_macro_f1: {report['task_metrics']['olid_macro_f1']:.3f} [0.741, 0.797]" in card
+    civil = report["per_corpus"]["identity_attack"]["civil_comments"]["roc_auc"]  # type: ignore[index]
+    assert f"identity_attack {civil:.3f} [0.790, 0.880]" in card
+    assert "at the served threshold: 0.016 [0.014, 0.017] (those" in card
+    assert "Intervals: percentile bootstrap, 1000 resamples" in card

@@ -1,0 +1,166 @@
+"""Bootstrap intervals: each resampled figure is the report's own figure on the resampled rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from models.labels import LABEL_NAMES
+from training import metrics
+from training.evaluate import TASK_FIGURES, task_metrics
+from training.intervals import bootstrap_intervals, weighted_auc, weighted_flag_metric
+from training.report import EvalInputs, _markdown, build_report, format_summary
+
+# corpus -> (labels it judges, test rows): a large corpus and a small one judging the same labels.
+_CORPORA = {
+    "olid": (("toxicity",), 400),
+    "civil_comments": (("toxicity", "threat", "identity_attack"), 400),
+    "constraint": (("misinformation",), 300),
+    "prct_youtube": (("conspiracy",), 40),
+    "pan2024": (("conspiracy",), 300),
+    "tubespam": (("spam",), 120),
+}
+
+
+def _inputs(seed: int = 0) -> EvalInputs:
+    rng = np.random.default_rng(seed)
+    corpus = np.concatenate([np.repeat(name, n) for name, (_, n) in _CORPORA.items()])
+    y = np.full((len(corpus), len(LABEL_NAMES)), np.nan)
+    for name, (judged, _) in _CORPORA.items():
+        rows = corpus == name
+        for label in judged:
+            y[rows, LABEL_NAMES.index(label)] = (rng.random(rows.sum()) < 0.3).astype(float)
+    # Rounded to two decimals so that tied scores occur, as they do after isotonic calibration.
+    scores = np.round(np.clip(0.35 * np.nan_to_num(y) + 0.65 * rng.random(y.shape), 0, 1), 2)
+    cuts = np.where(rng.random(y.shape) < 0.2, 0.6, 0.5)  # some rows held to another cut, as served
+    bias_y = (rng.random(500) < 0.5).astype(float)
+    return EvalInputs(
+        labels=LABEL_NAMES,
+        y=y,
+        scores=scores,
+        corpus=corpus,
+        thresholds=dict.fromkeys(LABEL_NAMES, 0.5),
+        bias_y=bias_y,
+        bias_scores=np.round(np.clip(0.4 * bias_y + 0.6 * rng.random(500), 0, 1), 2),
+        bias_identities=np.array(["gay", "muslim", None, "tall"] * 125, dtype=object),
+        cuts=cuts,
+        bias_cuts=np.full(500, 0.55),
+    )
+
+
+def _frame(inputs: EvalInputs) -> pd.DataFrame:
+    return pd.DataFrame(inputs.y, columns=list(inputs.labels)).assign(corpus=inputs.corpus)
+
+
+def test_weighted_auc_is_sklearns_with_the_resample_as_weights() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(200) < 0.4).astype(float)
+    s = np.round(rng.random(200) * 0.6 + 0.4 * y, 1)  # heavy ties
+    w = rng.multinomial(200, np.full(200, 1 / 200), size=5).astype(float)
+    got = weighted_auc(y, s, w)
+    for b in range(5):
+        assert got[b] == pytest.approx(roc_auc_score(y, s, sample_weight=w[b]), abs=1e-12)
+    assert np.isnan(weighted_auc(np.zeros(4), np.arange(4.0), np.ones((1, 4))))[0]
+
+
+@pytest.mark.parametrize(
+    ("metric", "reference"),
+    [
+        ("macro_f1", metrics.macro_f1),
+        ("weighted_f1", metrics.weighted_f1),
+        ("mcc", metrics.mcc),
+        ("f1", lambda y, f: metrics.binary_metrics(y, f, 0.5)["f1"]),
+    ],
+)
+def test_flag_metrics_equal_the_evaluation_on_the_resampled_rows(metric, reference) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(2)
+    y = (rng.random(150) < 0.3).astype(float)
+    flags = rng.random(150) < 0.25 + 0.4 * y
+    w = rng.multinomial(150, np.full(150, 1 / 150), size=4).astype(float)
+    got = weighted_flag_metric(metric, y, flags, w)
+    for b in range(4):
+        rows = np.repeat(np.arange(150), w[b].astype(int))  # the resample, materialised
+        assert got[b] == pytest.approx(reference(y[rows], flags[rows].astype(float)), abs=1e-12)
+
+
+def test_undefined_figures_are_nan_not_zero() -> None:
+    y = np.zeros(5)
+    flags = np.zeros(5, dtype=bool)
+    for metric in ("macro_f1", "weighted_f1", "mcc", "f1"):
+        assert np.isnan(weighted_flag_metric(metric, y, flags, np.ones((1, 5))))[0]
+    with pytest.raises(ValueError, match="unknown metric"):
+        weighted_flag_metric("accuracy", y, flags, np.ones((1, 5)))
+
+
+def test_values_are_the_reports_figures_and_lie_in_their_intervals() -> None:
+    inputs = _inputs()
+    result = bootstrap_intervals(inputs, TASK_FIGURES, resamples=300, seed=4)
+    report = build_report(inputs, model_id="m", kind="linear")
+    figures = result["figures"]
+    tasks = task_metrics(inputs.labels, _frame(inputs), inputs.scores, inputs.cuts)
+    assert tasks["davidson_toxicity_macro_f1"] is None  # no such rows: no interval either
+    assert "davidson_toxicity_macro_f1" not in figures
+    for name, value in tasks.items():
+        if value is not None:
+            assert figures[name]["value"] == pytest.approx(value, abs=1e-12)
+    for label, m in report["labels"].items():
+        if m is not None and m["roc_auc"] is not None:
+            assert figures[f"roc_auc/{label}"]["value"] == pytest.approx(m["roc_auc"], abs=1e-12)
+        for corpus, mc in report["per_corpus"][label].items():
+            if mc["roc_auc"] is not None:
+                assert figures[f"roc_auc/{label}/{corpus}"]["value"] == pytest.approx(
+                    mc["roc_auc"], abs=1e-12
+                )
+    assert figures["bias/roc_auc"]["value"] == pytest.approx(report["bias"]["roc_auc"], abs=1e-12)
+    assert figures["bias/fpr"]["value"] == pytest.approx(report["bias"]["fpr"], abs=1e-12)
+    for name, f in figures.items():
+        assert f["low"] <= f["value"] <= f["high"], name
+        assert f["low"] < f["high"], name
+
+
+def test_a_small_corpus_gets_a_wider_interval_and_a_seed_repeats() -> None:
+    inputs = _inputs()
+    first = bootstrap_intervals(inputs, TASK_FIGURES, resamples=300, seed=7)["figures"]
+
+    def width(name: str) -> float:
+        return first[name]["high"] - first[name]["low"]
+
+    # Conspiracy on PRCT's 40 rows against PAN's 300, with the same signal strength.
+    assert width("roc_auc/conspiracy/prct_youtube") > 1.5 * width("roc_auc/conspiracy/pan2024")
+    assert bootstrap_intervals(inputs, TASK_FIGURES, resamples=300, seed=7)["figures"] == first
+    other = bootstrap_intervals(inputs, TASK_FIGURES, resamples=300, seed=8)["figures"]
+    assert other["olid_macro_f1"]["low"] != first["olid_macro_f1"]["low"]
+
+
+def test_resamples_keep_each_corpus_size() -> None:
+    """A corpus-stratified resample: the pooled figure over a fixed mix of corpora."""
+    from training.intervals import _counts
+
+    groups = [np.arange(0, 10), np.arange(10, 13)]
+    counts = _counts(np.random.default_rng(0), groups, 13, 50)
+    assert (counts[:, :10].sum(axis=1) == 10).all()
+    assert (counts[:, 10:].sum(axis=1) == 3).all()
+
+
+def test_bad_arguments_are_refused() -> None:
+    inputs = _inputs()
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_intervals(inputs, TASK_FIGURES, resamples=1)
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_intervals(inputs, TASK_FIGURES, level=1.0)
+
+
+def test_the_report_shows_the_intervals() -> None:
+    inputs = _inputs()
+    report = build_report(inputs, model_id="m", kind="linear")
+    report["task_metrics"] = task_metrics(inputs.labels, _frame(inputs), inputs.scores, inputs.cuts)
+    report["intervals"] = bootstrap_intervals(inputs, TASK_FIGURES, resamples=50)
+    low = report["intervals"]["figures"]["olid_macro_f1"]["low"]
+    text = _markdown(report, {})
+    assert "## Uncertainty: 95% intervals" in text
+    assert f"| olid_macro_f1 | {report['task_metrics']['olid_macro_f1']:.3f} | [{low:.3f}," in text
+    assert f"olid_macro_f1 {report['task_metrics']['olid_macro_f1']:.3f} [{low:.3f}," in format_summary(
+        report
+    )

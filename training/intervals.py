@@ -1,0 +1,225 @@
+"""Bootstrap confidence intervals for the evaluation's headline figures.
+
+Several figures rest on a few test rows: 15 threats and about 50 identity attacks among the
+civil_comments test posts, 50 PRCT comments, 240 offensive OLID tweets. An interval says how far
+the same model's figure could move on another test sample of the same make-up, so that a target
+missed, or met, by less than that is read as what it is: not shown either way by this split.
+
+Method: percentile bootstrap. Each resample draws the test rows with replacement within each corpus
+(every corpus keeps its test size, as the figures are per corpus or pooled over fixed corpora) and
+the bias rows apart from them; every figure is recomputed on the same resamples at the served cuts,
+exactly as the report computes it. A resample is a vector of row counts, so each figure is a
+weighted count over the original rows and the resamples run as matrix products, not a loop.
+The intervals are about sampling noise of the test rows only: they say nothing about the noise of
+training (seeds), which `training/EXPERIMENTS.md` measures separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from training.report import EvalInputs
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+METHOD = "percentile bootstrap; test rows resampled within each corpus, bias rows apart"
+# Resamples per block: bounds memory (block × rows counts) on the 76k-row bias set.
+_BLOCK = 200
+
+
+def _counts(rng: np.random.Generator, groups: list[NDArray[np.intp]], n: int, size: int) -> FloatArray:
+    """`size` resamples of n rows as row counts: each group's rows drawn with replacement, as many as it has."""
+    counts = np.zeros((size, n), dtype=np.float64)
+    for rows in groups:
+        counts[:, rows] = rng.multinomial(len(rows), np.full(len(rows), 1.0 / len(rows)), size=size)
+    return counts
+
+
+def weighted_auc(y: FloatArray, scores: FloatArray, weights: FloatArray) -> FloatArray:
+    """ROC-AUC of one label under each row of `weights` (resamples × rows); ties count one half.
+
+    Equals `sklearn.metrics.roc_auc_score(y, scores, sample_weight=w)` for each row w; NaN where a
+    resample has no positive or no negative.
+    """
+    order = np.argsort(scores, kind="mergesort")
+    s, positive = scores[order], y[order] == 1.0
+    w = weights[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # one group per distinct score
+    pos = np.add.reduceat(w * positive, starts, axis=1)
+    neg = np.add.reduceat(w * ~positive, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower than each group
+    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, wins / np.where(total > 0, total, 1.0), np.nan)
+
+
+def _confusion(
+    y: FloatArray, flags: BoolArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    positive = y == 1.0
+    tp = weights @ (positive & flags).astype(np.float64)
+    fp = weights @ (~positive & flags).astype(np.float64)
+    fn = weights @ (positive & ~flags).astype(np.float64)
+    tn = weights @ (~positive & ~flags).astype(np.float64)
+    return tp, fp, fn, tn
+
+
+def _f1(tp: FloatArray, fp: FloatArray, fn: FloatArray) -> FloatArray:
+    den = 2 * tp + fp + fn
+    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1.0), 0.0)
+
+
+def weighted_flag_metric(metric: str, y: FloatArray, flags: BoolArray, weights: FloatArray) -> FloatArray:
+    """`metric` ("f1", "macro_f1", "weighted_f1", "mcc") of fixed flags under each row of `weights`.
+
+    Matches `training.evaluate.task_figure` on the unweighted rows: NaN where it gives None (F1 with
+    nothing to find and nothing flagged; the two-class figures on one class).
+    """
+    tp, fp, fn, tn = _confusion(y, flags, weights)
+    pos, neg = tp + fn, tn + fp
+    f1_pos, f1_neg = _f1(tp, fp, fn), _f1(tn, fn, fp)
+    if metric == "f1":
+        return np.where(2 * tp + fp + fn > 0, f1_pos, np.nan)
+    if metric == "macro_f1":
+        value = (f1_pos + f1_neg) / 2
+    elif metric == "weighted_f1":
+        value = (pos * f1_pos + neg * f1_neg) / np.maximum(pos + neg, 1e-300)
+    elif metric == "mcc":
+        den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        value = np.where(den > 0, (tp * tn - fp * fn) / np.where(den > 0, den, 1.0), 0.0)
+    else:
+        raise ValueError(f"unknown metric {metric!r}")
+    return np.where((pos > 0) & (neg > 0), value, np.nan)
+
+
+def _figure_specs(inputs: EvalInputs, tasks: Mapping[str, Any]) -> Iterator[tuple[str, str, BoolArray, int]]:
+    """(figure name, metric, test rows, label column) of every figure with both classes on its rows."""
+    corpus = np.asarray(inputs.corpus)
+    for j, label in enumerate(inputs.labels):
+        known = ~np.isnan(inputs.y[:, j])
+        yield f"roc_auc/{label}", "roc_auc", known, j
+        for name in sorted(set(corpus[known].tolist())):
+            yield f"roc_auc/{label}/{name}", "roc_auc", known & (corpus == name), j
+    for name, task in tasks.items():
+        if task.label in inputs.labels:
+            j = inputs.labels.index(task.label)
+            yield name, task.metric, (corpus == task.corpus) & ~np.isnan(inputs.y[:, j]), j
+
+
+def _both_classes(y: FloatArray) -> bool:
+    return bool((y == 1.0).any() and (y == 0.0).any())
+
+
+def _interval(value: float, samples: FloatArray, level: float) -> dict[str, float | int | None]:
+    defined = samples[~np.isnan(samples)]
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan, np.nan)
+    return {
+        "value": value,
+        "low": float(low) if len(defined) else None,
+        "high": float(high) if len(defined) else None,
+        "undefined_resamples": int(len(samples) - len(defined)),
+    }
+
+
+def bootstrap_intervals(
+    inputs: EvalInputs,
+    tasks: Mapping[str, Any],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Intervals of each label's ROC-AUC (pooled and per corpus), the task figures and the bias figures.
+
+    `tasks`: name -> an object with `corpus`, `label` and `metric` (`training.evaluate.TASK_FIGURES`).
+    Each figure's "value" is its value on the test rows themselves, the report's figure.
+    """
+    if resamples < 2:
+        raise ValueError(f"resamples must be at least 2, got {resamples}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    rng = np.random.default_rng(seed)
+    n = inputs.y.shape[0]
+    corpus = np.asarray(inputs.corpus)
+    cuts = (
+        inputs.cuts
+        if inputs.cuts is not None
+        else np.broadcast_to(
+            np.array([inputs.thresholds[label] for label in inputs.labels], dtype=np.float64), inputs.y.shape
+        )
+    )
+    specs = [
+        (name, metric, rows, j)
+        for name, metric, rows, j in _figure_specs(inputs, tasks)
+        if _both_classes(inputs.y[rows, j])
+    ]
+    groups = [np.flatnonzero(corpus == name) for name in sorted(set(corpus.tolist()))]
+    samples: dict[str, list[FloatArray]] = {name: [] for name, *_ in specs}
+    values: dict[str, float] = {}
+    bias_rows = None
+    if inputs.bias_y is not None and inputs.bias_scores is not None:
+        bias_rows = ~np.isnan(inputs.bias_y)
+        by, bs = inputs.bias_y[bias_rows], inputs.bias_scores[bias_rows]
+        bias_cut = (
+            np.full(by.shape, float(inputs.thresholds[inputs.bias_label]))
+            if inputs.bias_cuts is None
+            else inputs.bias_cuts[bias_rows]
+        )
+        bias_flags = bs >= bias_cut
+        for key in ("bias/roc_auc", "bias/fpr"):
+            samples[key] = []
+    one = np.ones((1, n))
+    for name, metric, rows, j in specs:
+        values[name] = float(
+            _compute(metric, inputs.y[rows, j], inputs.scores[rows, j], cuts[rows, j], one[:, rows])[0]
+        )
+    if bias_rows is not None:
+        ones = np.ones((1, len(by)))
+        values["bias/roc_auc"] = float(weighted_auc(by, bs, ones)[0])
+        values["bias/fpr"] = float(_flag_rate(by, bias_flags, ones)[0])
+    done = 0
+    while done < resamples:
+        size = min(_BLOCK, resamples - done)
+        weights = _counts(rng, groups, n, size)
+        for name, metric, rows, j in specs:
+            y = inputs.y[rows, j]
+            samples[name].append(_compute(metric, y, inputs.scores[rows, j], cuts[rows, j], weights[:, rows]))
+        if bias_rows is not None:
+            bias_weights = _counts(rng, [np.arange(len(by))], len(by), size)
+            samples["bias/roc_auc"].append(weighted_auc(by, bs, bias_weights))
+            samples["bias/fpr"].append(_flag_rate(by, bias_flags, bias_weights))
+        done += size
+    return {
+        "method": METHOD,
+        "resamples": resamples,
+        "level": level,
+        "seed": seed,
+        "figures": {
+            name: _interval(values[name], np.concatenate(parts), level) for name, parts in samples.items()
+        },
+    }
+
+
+def _compute(
+    metric: str, y: FloatArray, scores: FloatArray, cuts: FloatArray, weights: FloatArray
+) -> FloatArray:
+    if metric == "roc_auc":
+        return weighted_auc(y, scores, weights)
+    return weighted_flag_metric(metric, y, scores >= cuts, weights)
+
+
+def _flag_rate(y: FloatArray, flags: BoolArray, weights: FloatArray) -> FloatArray:
+    """Share of the negatives flagged (the bias set's NOT_BAD rows), under each resample."""
+    negative = (y == 0.0).astype(np.float64)
+    total = weights @ negative
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (weights @ (negative * flags)) / np.where(total > 0, total, 1.0), np.nan)
