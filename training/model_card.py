@@ -9,6 +9,12 @@ from models.labels import LABELS
 from training.report import interval_text, lookup
 
 
+def _in_label_order(per_label: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Items in the schema's label order (meta.json stores its keys sorted), unknown names last."""
+    order = {lab.name: i for i, lab in enumerate(LABELS)}
+    return sorted(per_label.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else ("-" if value is None else str(value))
 
@@ -244,7 +250,7 @@ def _architecture(info: ArtifactInfo) -> list[str]:
         lines += [
             f"- {label}: token threshold {_fmt(h.get('threshold'))}, validation char-F1 "
             f"{_fmt(h.get('validation_char_f1_all_rows'))} over {h.get('rows')} annotated texts"
-            for label, h in head.items()
+            for label, h in _in_label_order(head)
         ]
     heads = fitted.get("linear_heads") or {}
     if heads:
@@ -253,7 +259,7 @@ def _architecture(info: ArtifactInfo) -> list[str]:
             "TF-IDF heads (C and features chosen on validation): "
             + ", ".join(
                 f"{label} C={h.get('C'):g}{' NB-weighted' if h.get('nb') else ''}"
-                for label, h in heads.items()
+                for label, h in _in_label_order(heads)
             )
             + ".",
         ]
@@ -267,6 +273,6 @@ def _architecture(info: ArtifactInfo) -> list[str]:
         lines += [
             f"| {label} | {_fmt(w.get('weight'))} | {_fmt(w.get('val_auc'))} | "
             f"{_fmt(w.get('val_auc_transformer'))} | {_fmt(w.get('val_auc_linear'))} |"
-            for label, w in weights.items()
+            for label, w in _in_label_order(weights)
         ]
     return lines
