@@ -51,14 +51,14 @@ def evaluate(args: argparse.Namespace, registry: Registry) -> int:
     """Evaluate a stored model on the standing test splits; exit code."""
     from training.evaluate import evaluate_model, load_eval_data
     from training.report import format_summary, write_report
-    from training.train import _baseline_report
+    from training.train import baseline_evaluation
 
     model = registry.load(args.model_id)
     data = load_eval_data(args.data_dir)
-    baseline = None
+    baseline, baseline_scores = None, None
     if not args.no_compare and registry.active_id() != model.id:
-        baseline = _baseline_report(registry, data)
-    report, inputs = evaluate_model(model, data, baseline=baseline)
+        baseline, baseline_scores = baseline_evaluation(registry, data)
+    report, inputs = evaluate_model(model, data, baseline=baseline, baseline_scores=baseline_scores)
     out: Path | None = args.out
     if out is None and model.info.path is not None and not registry.is_shipped(model.id):
         out = model.info.path

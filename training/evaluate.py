@@ -24,7 +24,7 @@ from training.dataset import (
     load_bias_madlibs,
     negative_source_mask,
 )
-from training.intervals import bootstrap_intervals
+from training.intervals import bootstrap_intervals, paired_intervals
 from training.report import EvalInputs, build_report
 
 logger = logging.getLogger(__name__)
@@ -201,12 +201,15 @@ def evaluate_model(
     data: EvalData,
     *,
     baseline: dict[str, Any] | None = None,
+    baseline_scores: EvalInputs | None = None,
     with_spans: bool = True,
     intervals: bool = True,
 ) -> tuple[dict[str, Any], EvalInputs]:
     """Score the test rows, the bias set and the polite comments; build the report dict.
 
-    `intervals`: add bootstrap confidence intervals of the headline figures (`training.intervals`).
+    `intervals`: add bootstrap confidence intervals of the headline figures (`training.intervals`),
+    and, with `baseline_scores` (the baseline's evaluation of the same rows), paired intervals of
+    each figure's change in the comparison section.
     """
     labels = model.labels
     test = data.test
@@ -240,4 +243,9 @@ def evaluate_model(
     report["test_data_hash"] = data.data_hash
     if intervals:
         report["intervals"] = bootstrap_intervals(inputs, TASK_FIGURES)
+        if baseline is not None and baseline_scores is not None:
+            try:
+                report["comparison"]["paired"] = paired_intervals(inputs, baseline_scores, TASK_FIGURES)
+            except ValueError as exc:  # scored on other rows: no paired figures
+                logger.warning("no paired comparison: %s", exc)
     return report, inputs

@@ -118,12 +118,91 @@ def _both_classes(y: FloatArray) -> bool:
     return bool((y == 1.0).any() and (y == 0.0).any())
 
 
-def _interval(value: float, samples: FloatArray, level: float) -> dict[str, float | int | None]:
+class _Figures:
+    """Every headline figure of one model's evaluation, computable under any resample's row counts."""
+
+    def __init__(self, inputs: EvalInputs, tasks: Mapping[str, Any]) -> None:
+        self.inputs = inputs
+        self.cuts = (
+            inputs.cuts
+            if inputs.cuts is not None
+            else np.broadcast_to(
+                np.array([inputs.thresholds[label] for label in inputs.labels], dtype=np.float64),
+                inputs.y.shape,
+            )
+        )
+        self.specs = [
+            (name, metric, rows, j)
+            for name, metric, rows, j in _figure_specs(inputs, tasks)
+            if _both_classes(inputs.y[rows, j])
+        ]
+        corpus = np.asarray(inputs.corpus)
+        self.groups = [np.flatnonzero(corpus == name) for name in sorted(set(corpus.tolist()))]
+        self.bias: tuple[FloatArray, FloatArray, BoolArray] | None = None
+        if inputs.bias_y is not None and inputs.bias_scores is not None:
+            known = ~np.isnan(inputs.bias_y)
+            by, bs = inputs.bias_y[known], inputs.bias_scores[known]
+            cut = (
+                np.full(by.shape, float(inputs.thresholds[inputs.bias_label]))
+                if inputs.bias_cuts is None
+                else inputs.bias_cuts[known]
+            )
+            self.bias = (by, bs, bs >= cut)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.inputs.y.shape[0])
+
+    @property
+    def n_bias(self) -> int:
+        return 0 if self.bias is None else len(self.bias[0])
+
+    def names(self) -> list[str]:
+        return [name for name, *_ in self.specs] + (["bias/roc_auc", "bias/fpr"] if self.bias else [])
+
+    def at(self, weights: FloatArray, bias_weights: FloatArray | None) -> dict[str, FloatArray]:
+        """Each figure under each row of `weights` (resamples × test rows) and `bias_weights`."""
+        out = {}
+        y, scores = self.inputs.y, self.inputs.scores
+        for name, metric, rows, j in self.specs:
+            out[name] = _compute(metric, y[rows, j], scores[rows, j], self.cuts[rows, j], weights[:, rows])
+        if self.bias is not None and bias_weights is not None:
+            by, bs, flags = self.bias
+            out["bias/roc_auc"] = weighted_auc(by, bs, bias_weights)
+            out["bias/fpr"] = _flag_rate(by, flags, bias_weights)
+        return out
+
+    def values(self) -> dict[str, float]:
+        """The figures on the rows themselves (every count 1): the report's figures."""
+        at = self.at(np.ones((1, self.n_rows)), np.ones((1, self.n_bias)) if self.bias else None)
+        return {name: float(value[0]) for name, value in at.items()}
+
+
+def _resamples(
+    rng: np.random.Generator, figures: _Figures, resamples: int
+) -> Iterator[tuple[FloatArray, FloatArray | None]]:
+    """Blocks of resamples: test-row counts drawn within each corpus, bias-row counts apart."""
+    done = 0
+    while done < resamples:
+        size = min(_BLOCK, resamples - done)
+        weights = _counts(rng, figures.groups, figures.n_rows, size)
+        bias = _counts(rng, [np.arange(figures.n_bias)], figures.n_bias, size) if figures.bias else None
+        yield weights, bias
+        done += size
+
+
+def _check(resamples: int, level: float) -> None:
+    if resamples < 2:
+        raise ValueError(f"resamples must be at least 2, got {resamples}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+
+
+def _interval(samples: FloatArray, level: float) -> dict[str, float | int | None]:
     defined = samples[~np.isnan(samples)]
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan, np.nan)
     return {
-        "value": value,
         "low": float(low) if len(defined) else None,
         "high": float(high) if len(defined) else None,
         "undefined_resamples": int(len(samples) - len(defined)),
@@ -143,68 +222,78 @@ def bootstrap_intervals(
     `tasks`: name -> an object with `corpus`, `label` and `metric` (`training.evaluate.TASK_FIGURES`).
     Each figure's "value" is its value on the test rows themselves, the report's figure.
     """
-    if resamples < 2:
-        raise ValueError(f"resamples must be at least 2, got {resamples}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
-    rng = np.random.default_rng(seed)
-    n = inputs.y.shape[0]
-    corpus = np.asarray(inputs.corpus)
-    cuts = (
-        inputs.cuts
-        if inputs.cuts is not None
-        else np.broadcast_to(
-            np.array([inputs.thresholds[label] for label in inputs.labels], dtype=np.float64), inputs.y.shape
-        )
-    )
-    specs = [
-        (name, metric, rows, j)
-        for name, metric, rows, j in _figure_specs(inputs, tasks)
-        if _both_classes(inputs.y[rows, j])
-    ]
-    groups = [np.flatnonzero(corpus == name) for name in sorted(set(corpus.tolist()))]
-    samples: dict[str, list[FloatArray]] = {name: [] for name, *_ in specs}
-    values: dict[str, float] = {}
-    bias_rows = None
-    if inputs.bias_y is not None and inputs.bias_scores is not None:
-        bias_rows = ~np.isnan(inputs.bias_y)
-        by, bs = inputs.bias_y[bias_rows], inputs.bias_scores[bias_rows]
-        bias_cut = (
-            np.full(by.shape, float(inputs.thresholds[inputs.bias_label]))
-            if inputs.bias_cuts is None
-            else inputs.bias_cuts[bias_rows]
-        )
-        bias_flags = bs >= bias_cut
-        for key in ("bias/roc_auc", "bias/fpr"):
-            samples[key] = []
-    one = np.ones((1, n))
-    for name, metric, rows, j in specs:
-        values[name] = float(
-            _compute(metric, inputs.y[rows, j], inputs.scores[rows, j], cuts[rows, j], one[:, rows])[0]
-        )
-    if bias_rows is not None:
-        ones = np.ones((1, len(by)))
-        values["bias/roc_auc"] = float(weighted_auc(by, bs, ones)[0])
-        values["bias/fpr"] = float(_flag_rate(by, bias_flags, ones)[0])
-    done = 0
-    while done < resamples:
-        size = min(_BLOCK, resamples - done)
-        weights = _counts(rng, groups, n, size)
-        for name, metric, rows, j in specs:
-            y = inputs.y[rows, j]
-            samples[name].append(_compute(metric, y, inputs.scores[rows, j], cuts[rows, j], weights[:, rows]))
-        if bias_rows is not None:
-            bias_weights = _counts(rng, [np.arange(len(by))], len(by), size)
-            samples["bias/roc_auc"].append(weighted_auc(by, bs, bias_weights))
-            samples["bias/fpr"].append(_flag_rate(by, bias_flags, bias_weights))
-        done += size
+    _check(resamples, level)
+    figures = _Figures(inputs, tasks)
+    samples: dict[str, list[FloatArray]] = {name: [] for name in figures.names()}
+    for weights, bias in _resamples(np.random.default_rng(seed), figures, resamples):
+        for name, value in figures.at(weights, bias).items():
+            samples[name].append(value)
+    values = figures.values()
     return {
         "method": METHOD,
         "resamples": resamples,
         "level": level,
         "seed": seed,
         "figures": {
-            name: _interval(values[name], np.concatenate(parts), level) for name, parts in samples.items()
+            name: {"value": values[name], **_interval(np.concatenate(parts), level)}
+            for name, parts in samples.items()
+        },
+    }
+
+
+def _same_rows(a: EvalInputs, b: EvalInputs) -> bool:
+    def same(x: Any, y: Any) -> bool:
+        if x is None or y is None:
+            return x is None and y is None
+        return np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+
+    return (
+        a.labels == b.labels
+        and same(a.y, b.y)
+        and np.array_equal(np.asarray(a.corpus), np.asarray(b.corpus))
+        and same(a.bias_y, b.bias_y)
+    )
+
+
+def paired_intervals(
+    candidate: EvalInputs,
+    baseline: EvalInputs,
+    tasks: Mapping[str, Any],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Intervals of candidate − baseline for each figure both have, on the same resamples of the same rows.
+
+    A paired interval is much narrower than the two models' own intervals when both score the same
+    hard and easy rows alike: it measures the difference, not each figure's sampling noise.
+    Raises ValueError when the two evaluations are not of the same rows.
+    """
+    _check(resamples, level)
+    if not _same_rows(candidate, baseline):
+        raise ValueError("the candidate and the baseline were not evaluated on the same rows")
+    cand, base = _Figures(candidate, tasks), _Figures(baseline, tasks)
+    names = [name for name in cand.names() if name in set(base.names())]
+    samples: dict[str, list[FloatArray]] = {name: [] for name in names}
+    for weights, bias in _resamples(np.random.default_rng(seed), cand, resamples):
+        c, b = cand.at(weights, bias), base.at(weights, bias)
+        for name in names:
+            samples[name].append(c[name] - b[name])
+    c_values, b_values = cand.values(), base.values()
+    return {
+        "method": "paired " + METHOD,
+        "resamples": resamples,
+        "level": level,
+        "seed": seed,
+        "figures": {
+            name: {
+                "candidate": c_values[name],
+                "baseline": b_values[name],
+                "delta": c_values[name] - b_values[name],
+                **_interval(np.concatenate(samples[name]), level),
+            }
+            for name in names
         },
     }
 

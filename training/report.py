@@ -7,7 +7,9 @@ chooses thresholds on validation, and hands the results here as an `EvalInputs`.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ from training.metrics import (
     calibration_curve_points,
     cross_domain_flag_rate,
 )
+
+logger = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
 BIAS_LABEL = "toxicity"
@@ -339,7 +343,46 @@ def _comparison_markdown(comparison: Mapping[str, Any]) -> list[str]:
     other.append(["bias ROC-AUC", *_delta_cells(comparison["bias"]["roc_auc"])])
     other += [[name, *_delta_cells(d)] for name, d in comparison["task_metrics"].items()]
     lines += _md_table(("figure", "baseline", "candidate", "Δ"), other)
+    paired = comparison.get("paired")
+    if paired:
+        level = round(100 * float(paired["level"]))
+        lines += [
+            f"### Paired changes: {level}% intervals",
+            "",
+            f"{paired['method']}; {paired['resamples']} resamples. Both models' figures are recomputed on "
+            "the same resamples of the same rows, so the interval is that of the change itself. "
+            "*worse* / *better*: the whole interval is on that side of no change.",
+            "",
+        ]
+        rows = [
+            [
+                name,
+                _fmt(figure["baseline"]),
+                _fmt(figure["candidate"]),
+                _fmt(figure["delta"], signed=True),
+                f"[{_fmt(figure['low'], signed=True)}, {_fmt(figure['high'], signed=True)}]"
+                if figure["low"] is not None
+                else _MISSING,
+                paired_reading(name, figure),
+            ]
+            for name, figure in paired["figures"].items()
+        ]
+        lines += _md_table(("figure", "baseline", "candidate", "Δ", "interval of Δ", "reading"), rows)
     return lines
+
+
+# Figures where a rise is a loss (a flag rate on rows that should not be flagged).
+LOWER_IS_BETTER = frozenset({"bias/fpr"})
+
+
+def paired_reading(name: str, figure: Mapping[str, Any]) -> str:
+    """ "worse", "better" or "within noise": where a paired interval of a change lies."""
+    low, high = _number(figure.get("low")), _number(figure.get("high"))
+    if low is None or high is None:
+        return _MISSING
+    sign = -1.0 if name in LOWER_IS_BETTER else 1.0
+    low, high = sorted((sign * low, sign * high))
+    return "worse" if high < 0 else "better" if low > 0 else "within noise"
 
 
 def _delta_cells(entry: Mapping[str, Any]) -> list[str]:
@@ -495,8 +538,72 @@ def _plot_label(
     return written
 
 
+SCORES_FILE = "eval_scores.npz"
+
+
+def save_scores(path: Path, inputs: EvalInputs, data_hash: str) -> None:
+    """The evaluation's labels, served scores and cuts, so a later model can be compared row by row."""
+    cuts = (
+        inputs.cuts
+        if inputs.cuts is not None
+        else np.broadcast_to(np.array([inputs.thresholds[label] for label in inputs.labels]), inputs.y.shape)
+    )
+    arrays: dict[str, Any] = {
+        "labels": np.array(inputs.labels),
+        "thresholds": np.array([inputs.thresholds[label] for label in inputs.labels], dtype=np.float64),
+        "y": inputs.y,
+        "scores": inputs.scores,
+        "cuts": cuts,
+        "corpus": np.asarray(inputs.corpus, dtype=np.str_),
+        "data_hash": np.array(data_hash),
+        "bias_label": np.array(inputs.bias_label),
+    }
+    if inputs.bias_y is not None and inputs.bias_scores is not None:
+        arrays["bias_y"] = inputs.bias_y
+        arrays["bias_scores"] = inputs.bias_scores
+        if inputs.bias_cuts is not None:
+            arrays["bias_cuts"] = inputs.bias_cuts
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def load_scores(path: Path, data_hash: str) -> EvalInputs | None:
+    """The scores `save_scores` wrote, when they are of the test rows `data_hash` names; else None.
+
+    An unreadable file is None too (with a warning): a comparison is not worth failing a run over.
+    """
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if str(npz["data_hash"]) != data_hash:
+                return None
+            labels = tuple(str(label) for label in npz["labels"])
+            bias: dict[str, Any] = {}
+            if "bias_y" in npz:
+                bias = {
+                    "bias_y": npz["bias_y"],
+                    "bias_scores": npz["bias_scores"],
+                    "bias_identities": np.full(len(npz["bias_y"]), None, dtype=object),
+                    "bias_cuts": npz.get("bias_cuts"),
+                }
+            return EvalInputs(
+                labels=labels,
+                y=npz["y"],
+                scores=npz["scores"],
+                corpus=npz["corpus"],
+                thresholds=dict(zip(labels, npz["thresholds"].tolist(), strict=True)),
+                cuts=npz["cuts"],
+                bias_label=str(npz["bias_label"]),
+                **bias,
+            )
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        logger.warning("ignoring unreadable evaluation scores %s: %s", path, exc)
+        return None
+
+
 def write_report(report: Mapping[str, Any], out_dir: str | Path, inputs: EvalInputs) -> None:
-    """Write report.json, report.md and per-label PR and calibration plots under out_dir."""
+    """Write report.json, report.md, the scores (`SCORES_FILE`) and per-label PR and calibration plots."""
     if list(report.get("labels", [])) != list(inputs.labels):
         raise ValueError("report and inputs disagree on the labels; build the report from these inputs")
     out = Path(out_dir)
@@ -516,6 +623,7 @@ def write_report(report: Mapping[str, Any], out_dir: str | Path, inputs: EvalInp
     text = json.dumps(_json_safe(report), indent=2, allow_nan=False)
     (out / "report.json").write_text(text + "\n", encoding="utf-8")
     (out / "report.md").write_text(_markdown(report, plots), encoding="utf-8")
+    save_scores(out / SCORES_FILE, inputs, str(report.get("test_data_hash") or ""))
 
 
 def _fixed_row(cells: Sequence[str], widths: Sequence[int]) -> str:
@@ -562,6 +670,15 @@ def format_summary(report: Mapping[str, Any]) -> str:
         if worst:
             line += "; worst terms: " + ", ".join(worst)
         lines.append(line)
+    paired = lookup(comparison, "paired", "figures")
+    if isinstance(paired, Mapping):
+        readings = {name: paired_reading(name, figure) for name, figure in paired.items()}
+        worse = [name for name, r in readings.items() if r == "worse"]
+        better = [name for name, r in readings.items() if r == "better"]
+        lines.append(
+            f"paired changes ({len(readings)} figures): worse {', '.join(worse) or 'none'}; "
+            f"better {', '.join(better) or 'none'}; the rest within noise"
+        )
     if report["task_metrics"]:
         intervals = report.get("intervals")
         lines.append(

@@ -27,7 +27,7 @@ from training.evaluate import EvalData, evaluate_model, load_eval_data
 from training.feedback import FeedbackSet, feedback_markdown, feedback_section, format_feedback, load_feedback
 from training.model_card import render_model_card
 from training.options import TrainConfig
-from training.report import format_summary, write_report
+from training.report import SCORES_FILE, EvalInputs, format_summary, load_scores, write_report
 
 if TYPE_CHECKING:
     from models.transformer import TransformerBackend
@@ -303,21 +303,23 @@ def _fit_transformer(
     }
 
 
-def _baseline_report(registry: Registry, data: EvalData) -> dict[str, Any] | None:
-    """The active model's report on the same test rows, for the comparison section."""
+def baseline_evaluation(
+    registry: Registry, data: EvalData
+) -> tuple[dict[str, Any] | None, EvalInputs | None]:
+    """The active model's report on the same test rows, for the comparison section, and its scores
+    on them for paired intervals (None where its stored evaluation kept no scores)."""
     try:
         active = registry.load()
     except (NoActiveModelError, ArtifactError) as exc:
         logger.info("no comparison: %s", exc)
-        return None
+        return None, None
     if active.info.path is not None:
         saved = active.info.path / "report.json"
         if saved.is_file():
             report: dict[str, Any] = json.loads(saved.read_text(encoding="utf-8"))
             if report.get("test_data_hash") == data.data_hash:
-                return report
-    report, _ = evaluate_model(active, data)
-    return report
+                return report, load_scores(active.info.path / SCORES_FILE, data.data_hash)
+    return evaluate_model(active, data)
 
 
 def _load_feedback(config: TrainConfig, df: pd.DataFrame) -> FeedbackSet | None:
@@ -398,7 +400,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
         config.calibration,
         identity_fpr_cap=config.identity_fpr_cap,
     )
-    baseline = _baseline_report(registry, data) if config.compare else None
+    baseline, baseline_scores = baseline_evaluation(registry, data) if config.compare else (None, None)
 
     with registry.stage(config.kind) as staged:
         files = backend.save(staged.path)  # type: ignore[attr-defined]
@@ -438,7 +440,7 @@ def train(config: TrainConfig, registry: Registry, command: str) -> tuple[Artifa
                 check["flag_changes"],
             )
             fitted["parity_served"] = check
-        report, inputs = evaluate_model(model, data, baseline=baseline)
+        report, inputs = evaluate_model(model, data, baseline=baseline, baseline_scores=baseline_scores)
         if feedback is not None:
             report["feedback"] = _feedback_report(model, feedback, registry if config.compare else None)
         write_report(report, staged.path, inputs)
@@ -509,7 +511,7 @@ def recalibrate(
         method,
         identity_fpr_cap=float(cap) if cap is not None else None,
     )
-    baseline = _baseline_report(registry, data)
+    baseline, baseline_scores = baseline_evaluation(registry, data)
     with registry.stage(source.kind) as staged:
         for name in source.files:
             target = staged.path / name
@@ -530,7 +532,7 @@ def recalibrate(
         )
         registry.seal(staged)
         new_model = Model.load(staged.path)
-        report, inputs = evaluate_model(new_model, data, baseline=baseline)
+        report, inputs = evaluate_model(new_model, data, baseline=baseline, baseline_scores=baseline_scores)
         write_report(report, staged.path, inputs)
         staged.info.metrics = headline_metrics(report)
         (staged.path / "MODEL_CARD.md").write_text(render_model_card(staged.info, report), encoding="utf-8")

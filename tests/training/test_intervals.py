@@ -164,3 +164,94 @@ def test_the_report_shows_the_intervals() -> None:
     assert f"olid_macro_f1 {report['task_metrics']['olid_macro_f1']:.3f} [{low:.3f}," in format_summary(
         report
     )
+
+
+def _sharper(inputs: EvalInputs, label: str) -> EvalInputs:
+    """The same evaluation with one label's scores made much better (less noise)."""
+    from dataclasses import replace
+
+    j = inputs.labels.index(label)
+    scores = inputs.scores.copy()
+    known = ~np.isnan(inputs.y[:, j])
+    scores[known, j] = np.clip(0.8 * inputs.y[known, j] + 0.2 * scores[known, j], 0, 1)
+    return replace(inputs, scores=scores)
+
+
+def test_a_paired_change_is_zero_against_itself_and_found_where_it_is_real() -> None:
+    from training.intervals import paired_intervals
+    from training.report import paired_reading
+
+    inputs = _inputs()
+    same = paired_intervals(inputs, inputs, TASK_FIGURES, resamples=200)["figures"]
+    assert all(f["delta"] == 0 and f["low"] == 0 and f["high"] == 0 for f in same.values())
+    assert {paired_reading(name, f) for name, f in same.items()} == {"within noise"}
+
+    better = _sharper(inputs, "misinformation")
+    paired = paired_intervals(better, inputs, TASK_FIGURES, resamples=300)["figures"]
+    change = paired["roc_auc/misinformation"]
+    assert change["delta"] > 0 and change["low"] > 0
+    assert paired_reading("roc_auc/misinformation", change) == "better"
+    mirrored = {"low": -change["high"], "high": -change["low"]}
+    assert paired_reading("roc_auc/misinformation", mirrored) == "worse"
+    assert paired["roc_auc/toxicity"]["delta"] == 0  # the other labels did not move
+    # A flag rate that falls is a gain.
+    assert paired_reading("bias/fpr", {"low": -0.01, "high": -0.002}) == "better"
+    # A small change is measured more tightly than the figure itself: the rows' luck is shared.
+    from dataclasses import replace
+
+    j = inputs.labels.index("toxicity")
+    nudged = inputs.scores.copy()
+    nudged[:, j] = np.clip(nudged[:, j] + np.random.default_rng(9).normal(0, 0.03, len(nudged)), 0, 1)
+    pair = paired_intervals(replace(inputs, scores=nudged), inputs, TASK_FIGURES, resamples=300)["figures"]
+    own = bootstrap_intervals(inputs, TASK_FIGURES, resamples=300)["figures"]
+    for name in ("roc_auc/toxicity", "olid_macro_f1"):
+        assert pair[name]["high"] - pair[name]["low"] < 0.5 * (own[name]["high"] - own[name]["low"]), name
+
+
+def test_a_paired_comparison_needs_the_same_rows() -> None:
+    from dataclasses import replace
+
+    from training.intervals import paired_intervals
+
+    inputs = _inputs()
+    y = inputs.y.copy()
+    y[0, 0] = 1.0 - y[0, 0]
+    with pytest.raises(ValueError, match="same rows"):
+        paired_intervals(replace(inputs, y=y), inputs, TASK_FIGURES, resamples=10)
+
+
+def test_scores_round_trip_and_are_refused_for_other_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from training.report import load_scores, save_scores
+
+    inputs = _inputs()
+    path = tmp_path / "eval_scores.npz"
+    save_scores(path, inputs, "hash-a")
+    back = load_scores(path, "hash-a")
+    assert back is not None
+    assert back.labels == inputs.labels
+    np.testing.assert_array_equal(back.scores, inputs.scores)
+    np.testing.assert_array_equal(back.cuts, inputs.cuts)
+    np.testing.assert_array_equal(back.bias_cuts, inputs.bias_cuts)
+    assert bootstrap_intervals(back, TASK_FIGURES, resamples=20) == bootstrap_intervals(
+        inputs, TASK_FIGURES, resamples=20
+    )
+    assert load_scores(path, "hash-b") is None  # another test split
+    assert load_scores(tmp_path / "missing.npz", "hash-a") is None
+    path.write_bytes(b"not a zip file")
+    assert load_scores(path, "hash-a") is None
+
+
+def test_the_comparison_shows_paired_changes() -> None:
+    from training.intervals import paired_intervals
+
+    inputs = _inputs()
+    better = _sharper(inputs, "misinformation")
+    report = build_report(
+        better, model_id="m", kind="linear", baseline=build_report(inputs, model_id="b", kind="linear")
+    )
+    report["comparison"]["paired"] = paired_intervals(better, inputs, TASK_FIGURES, resamples=100)
+    text = _markdown(report, {})
+    assert "### Paired changes: 95% intervals" in text
+    row = next(line for line in text.splitlines() if line.startswith("| roc_auc/misinformation |"))
+    assert row.endswith("| better |")
+    assert "better roc_auc/misinformation, roc_auc/misinformation/constraint" in format_summary(report)

@@ -124,7 +124,7 @@ def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixt
     registry = Registry(root, shipped_dir=None)
     [info] = registry.list()
     folder = registry.path(info.id)
-    for name in ("meta.json", "model.joblib", "MODEL_CARD.md", "report.json", "report.md"):
+    for name in ("meta.json", "model.joblib", "MODEL_CARD.md", "report.json", "report.md", "eval_scores.npz"):
         assert (folder / name).is_file(), name
     assert list((folder / "plots").glob("pr_*.png")) and list((folder / "plots").glob("calibration_*.png"))
     report = json.loads((folder / "report.json").read_text())
@@ -172,7 +172,14 @@ def test_train_evaluate_promote_score(tmp_path: Path, capsys: pytest.CaptureFixt
     assert copy.training["recalibrated_from"] == info.id and copy.metrics
     assert set(copy.thresholds) == set(info.thresholds)
     assert copy.identity_cut is not None  # refitted with the source's cap
-    assert (registry.path(copy.id) / "report.json").is_file()
+    copy_report = json.loads((registry.path(copy.id) / "report.json").read_text())
+    # Compared with the active model row by row, through the scores its evaluation kept.
+    paired = copy_report["comparison"]["paired"]["figures"]
+    assert paired["roc_auc/toxicity"]["baseline"] == pytest.approx(report["labels"]["toxicity"]["roc_auc"])
+    assert paired["roc_auc/toxicity"]["candidate"] == pytest.approx(
+        copy_report["labels"]["toxicity"]["roc_auc"]
+    )
+    assert copy_report["intervals"]["figures"]["roc_auc/toxicity"]["low"] is not None
     assert registry.active_id() == info.id
     assert run(root, "models", "recalibrate", "no-such-model") != 0
 
