@@ -123,14 +123,7 @@ class _Figures:
 
     def __init__(self, inputs: EvalInputs, tasks: Mapping[str, Any]) -> None:
         self.inputs = inputs
-        self.cuts = (
-            inputs.cuts
-            if inputs.cuts is not None
-            else np.broadcast_to(
-                np.array([inputs.thresholds[label] for label in inputs.labels], dtype=np.float64),
-                inputs.y.shape,
-            )
-        )
+        self.cuts = inputs.served_cuts()
         self.specs = [
             (name, metric, rows, j)
             for name, metric, rows, j in _figure_specs(inputs, tasks)

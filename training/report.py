@@ -104,6 +104,13 @@ class EvalInputs:
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "corpus", corpus)
 
+    def served_cuts(self) -> FloatArray:
+        """Each row's cut per label (n × L): `cuts`, or every row at its label's threshold."""
+        if self.cuts is not None:
+            return self.cuts
+        thresholds = np.array([self.thresholds[label] for label in self.labels], dtype=np.float64)
+        return np.broadcast_to(thresholds, self.y.shape)
+
     def _check_bias(self, labels: tuple[str, ...]) -> None:
         y, scores, identities = self.bias_y, self.bias_scores, self.bias_identities
         if y is None and scores is None and identities is None:
@@ -233,10 +240,11 @@ def build_report(
     corpora = sorted(set(corpus.tolist()))
     per_label: dict[str, Any] = {}
     per_corpus: dict[str, dict[str, Any]] = {}
+    row_cuts = inputs.served_cuts()
     for j, label in enumerate(inputs.labels):
         y, scores = inputs.y[:, j], inputs.scores[:, j]
         threshold = float(inputs.thresholds[label])
-        cut = np.full(y.shape[0], threshold) if inputs.cuts is None else inputs.cuts[:, j]
+        cut = row_cuts[:, j]
         known = ~np.isnan(y)
         # A label no test row judges has no metrics; None says so instead of a made-up zero.
         per_label[label] = {**binary_metrics(y, scores, cut), "threshold": threshold} if known.any() else None
@@ -543,17 +551,12 @@ SCORES_FILE = "eval_scores.npz"
 
 def save_scores(path: Path, inputs: EvalInputs, data_hash: str) -> None:
     """The evaluation's labels, served scores and cuts, so a later model can be compared row by row."""
-    cuts = (
-        inputs.cuts
-        if inputs.cuts is not None
-        else np.broadcast_to(np.array([inputs.thresholds[label] for label in inputs.labels]), inputs.y.shape)
-    )
     arrays: dict[str, Any] = {
         "labels": np.array(inputs.labels),
         "thresholds": np.array([inputs.thresholds[label] for label in inputs.labels], dtype=np.float64),
         "y": inputs.y,
         "scores": inputs.scores,
-        "cuts": cuts,
+        "cuts": inputs.served_cuts(),
         "corpus": np.asarray(inputs.corpus, dtype=np.str_),
         "data_hash": np.array(data_hash),
         "bias_label": np.array(inputs.bias_label),
