@@ -9,16 +9,19 @@ fresh (the slice is small and grows with every export).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from models.errors import NoActiveModelError
-from models.gate import GateMetrics, GateResult, compare, metrics_from_report
+from models.gate import GateMetrics, GateResult, GateRow, compare, metrics_from_report
 from models.registry import Registry
 from training.dataset import DEFAULT_DATA_DIR, build_dataset
 from training.evaluate import EvalData, evaluate_model, load_eval_data
 from training.feedback import FeedbackSet, evaluate_feedback, load_feedback
+from training.report import lookup, paired_reading
 
 logger = logging.getLogger(__name__)
 
@@ -61,4 +64,42 @@ def check_promotion(
     feedback = load_feedback(feedback_path, data_dir=data_dir, frame=frame) if feedback_path else None
     candidate = gate_metrics(registry, candidate_id, data, feedback)
     active = gate_metrics(registry, active_id, data, feedback)
-    return compare(candidate, active, **limits)
+    result = compare(candidate, active, **limits)
+    notes = paired_notes(registry.report(candidate_id), result)
+    return dataclasses.replace(result, notes=(*result.notes, *notes)) if notes else result
+
+
+def _paired_name(row: GateRow) -> str | None:
+    """The name, in a report's paired comparison, of the figure a gate row compares."""
+    if row.scope == "test splits" and row.figure.endswith(" ROC-AUC"):
+        return "roc_auc/" + row.figure.removesuffix(" ROC-AUC")
+    if row.scope == "bias set":
+        return "bias/fpr"
+    return None
+
+
+def paired_notes(report: Mapping[str, Any] | None, result: GateResult) -> list[str]:
+    """For each figure the gate finds worse, its paired interval from the candidate's report.
+
+    The candidate's report has one when it was compared with the same active model through stored
+    scores (`training.intervals.paired_intervals`). The gate's verdict does not change; the note
+    says whether the drop it ruled on is beyond the test split's noise, for whoever decides on --force.
+    """
+    if lookup(report, "comparison", "baseline_model_id") != result.active_id:
+        return []
+    paired = lookup(report, "comparison", "paired")
+    figures = lookup(paired, "figures")
+    if not isinstance(figures, Mapping):
+        return []
+    level_value = lookup(paired, "level")
+    level = round(100 * (level_value if isinstance(level_value, float) else 0.95))
+    notes = []
+    for row in result.regressions:
+        name = _paired_name(row)
+        figure = figures.get(name) if name else None
+        if isinstance(figure, Mapping) and figure.get("low") is not None and figure.get("high") is not None:
+            notes.append(
+                f"{row.figure}: paired {level}% interval of the change [{figure['low']:+.4f}, "
+                f"{figure['high']:+.4f}], {paired_reading(str(name), figure)} (candidate's report.md)"
+            )
+    return notes
