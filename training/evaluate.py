@@ -24,7 +24,7 @@ from training.dataset import (
     load_bias_madlibs,
     negative_source_mask,
 )
-from training.intervals import bootstrap_intervals, paired_intervals
+from training.intervals import bootstrap_intervals, mean_interval, paired_intervals
 from training.report import EvalInputs, build_report
 
 logger = logging.getLogger(__name__)
@@ -180,10 +180,13 @@ def span_metrics(model: Model, test: pd.DataFrame) -> dict[str, dict[str, float 
         for f, gold in zip(scores, rows["spans"], strict=True)
         if metrics.span_chars(list(gold), ("toxicity",))
     ]
+    low, high = mean_interval(scores)  # the mean F1 over posts, resampled over posts
     return {
         "civil_comments toxic spans": {
             "n": len(scores),
             "char_f1": float(np.mean(scores)),
+            "char_f1_low": low,
+            "char_f1_high": high,
             "n_with_gold_spans": len(with_gold),
             "char_f1_on_gold_posts": float(np.mean(with_gold)) if with_gold else None,
         }

@@ -16,7 +16,7 @@ training (seeds), which `training/EXPERIMENTS.md` measures separately.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,24 @@ def weighted_flag_metric(metric: str, y: FloatArray, flags: BoolArray, weights: 
     else:
         raise ValueError(f"unknown metric {metric!r}")
     return np.where((pos > 0) & (neg > 0), value, np.nan)
+
+
+def mean_interval(
+    values: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of per-row values (e.g. each post's span F1)."""
+    _check(resamples, level)
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or not len(x):
+        raise ValueError("values must be a non-empty 1-D sequence")
+    counts = np.random.default_rng(seed).multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=resamples)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(counts @ x / len(x), [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _figure_specs(inputs: EvalInputs, tasks: Mapping[str, Any]) -> Iterator[tuple[str, str, BoolArray, int]]:

@@ -478,7 +478,7 @@ def _markdown(report: Mapping[str, Any], plots: Mapping[str, list[str]]) -> str:
         lines += _bias_markdown(report["bias"])
 
     if report["spans"]:
-        names = sorted({name for figures in report["spans"].values() for name in figures})
+        names = list(dict.fromkeys(name for figures in report["spans"].values() for name in figures))
         lines += ["## Spans", ""]
         rows = [[group, *(_fmt(figures.get(n)) for n in names)] for group, figures in report["spans"].items()]
         lines += _md_table(("group", *names), rows)

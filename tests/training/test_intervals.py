@@ -255,3 +255,19 @@ def test_the_comparison_shows_paired_changes() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| roc_auc/misinformation |"))
     assert row.endswith("| better |")
     assert "better roc_auc/misinformation, roc_auc/misinformation/constraint" in format_summary(report)
+
+
+def test_mean_interval_of_per_post_values() -> None:
+    from training.intervals import mean_interval
+
+    rng = np.random.default_rng(0)
+    small, large = rng.random(50), rng.random(2000)
+    low, high = mean_interval(small)
+    assert low < small.mean() < high
+    low_l, high_l = mean_interval(large)
+    assert high_l - low_l < 0.5 * (high - low)  # ~sqrt(40) narrower
+    assert mean_interval(np.full(30, 0.4)) == pytest.approx((0.4, 0.4))
+    with pytest.raises(ValueError, match="non-empty"):
+        mean_interval([])
+    with pytest.raises(ValueError, match="resamples"):
+        mean_interval(small, resamples=0)
