@@ -42,6 +42,11 @@ def _counts(rng: np.random.Generator, groups: list[NDArray[np.intp]], n: int, si
     return counts
 
 
+def _divide(num: FloatArray, den: FloatArray, empty: float) -> FloatArray:
+    """num / den elementwise, `empty` where den is 0."""
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), empty)
+
+
 def weighted_auc(y: FloatArray, scores: FloatArray, weights: FloatArray) -> FloatArray:
     """ROC-AUC of one label under each row of `weights` (resamples × rows); ties count one half.
 
@@ -57,8 +62,7 @@ def weighted_auc(y: FloatArray, scores: FloatArray, weights: FloatArray) -> Floa
     below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower than each group
     wins = (pos * (below + 0.5 * neg)).sum(axis=1)
     total = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, wins / np.where(total > 0, total, 1.0), np.nan)
+    return _divide(wins, total, np.nan)
 
 
 def _confusion(
@@ -73,8 +77,7 @@ def _confusion(
 
 
 def _f1(tp: FloatArray, fp: FloatArray, fn: FloatArray) -> FloatArray:
-    den = 2 * tp + fp + fn
-    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1.0), 0.0)
+    return _divide(2 * tp, 2 * tp + fp + fn, 0.0)
 
 
 def weighted_flag_metric(metric: str, y: FloatArray, flags: BoolArray, weights: FloatArray) -> FloatArray:
@@ -91,10 +94,10 @@ def weighted_flag_metric(metric: str, y: FloatArray, flags: BoolArray, weights: 
     if metric == "macro_f1":
         value = (f1_pos + f1_neg) / 2
     elif metric == "weighted_f1":
-        value = (pos * f1_pos + neg * f1_neg) / np.maximum(pos + neg, 1e-300)
+        value = _divide(pos * f1_pos + neg * f1_neg, pos + neg, np.nan)
     elif metric == "mcc":
         den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-        value = np.where(den > 0, (tp * tn - fp * fn) / np.where(den > 0, den, 1.0), 0.0)
+        value = _divide(tp * tn - fp * fn, den, 0.0)
     else:
         raise ValueError(f"unknown metric {metric!r}")
     return np.where((pos > 0) & (neg > 0), value, np.nan)
@@ -112,10 +115,9 @@ def mean_interval(
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or not len(x):
         raise ValueError("values must be a non-empty 1-D sequence")
-    counts = np.random.default_rng(seed).multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=resamples)
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(counts @ x / len(x), [tail, 100 - tail])
-    return float(low), float(high)
+    counts = _counts(np.random.default_rng(seed), [np.arange(len(x))], len(x), resamples)
+    interval = _interval(counts @ x / len(x), level)
+    return float(interval["low"] or 0.0), float(interval["high"] or 0.0)
 
 
 def _figure_specs(inputs: EvalInputs, tasks: Mapping[str, Any]) -> Iterator[tuple[str, str, BoolArray, int]]:
@@ -321,5 +323,4 @@ def _flag_rate(y: FloatArray, flags: BoolArray, weights: FloatArray) -> FloatArr
     """Share of the negatives flagged (the bias set's NOT_BAD rows), under each resample."""
     negative = (y == 0.0).astype(np.float64)
     total = weights @ negative
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (weights @ (negative * flags)) / np.where(total > 0, total, 1.0), np.nan)
+    return _divide(weights @ (negative * flags), total, np.nan)
