@@ -145,6 +145,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--learning-rate", type=float, default=tf.learning_rate, help="transformer: peak LR")
     parser.add_argument(
+        "--pooling",
+        choices=("cls", "mean"),
+        default=tf.pooling,
+        help="transformer: the comment vector under the classification head: cls (the [CLS] token"
+        " through BERT's pooler) or mean (masked mean of the token vectors, as the encoder was"
+        " pretrained for sentence similarity)",
+    )
+    parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default=tf.device, help="transformer device"
     )
     parser.add_argument(
@@ -266,6 +274,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             batch_size=args.batch_size,
             max_length=args.max_length,
             learning_rate=args.learning_rate,
+            pooling=args.pooling,
             device=args.device,
             checkpoint_dir=args.checkpoint_dir,
             fine_tuned=tuple(args.fine_tuned),

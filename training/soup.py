@@ -95,5 +95,6 @@ def _architecture(folder: Path) -> dict[str, Any]:
         "num_attention_heads",
         "intermediate_size",
         "id2label",
+        "classifier_pooling",
     )
     return {k: config.get(k) for k in keys}

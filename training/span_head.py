@@ -239,7 +239,9 @@ def fit_span_head(
     seed: int = 13,
 ) -> SpanHead | None:
     """Fit the span head on the encoder in `hf_dir` and save it there; None without span data."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from training.network import load_classifier
 
     labels = tuple(
         name
@@ -254,7 +256,7 @@ def fit_span_head(
     if max_train_rows is not None and len(train) > max_train_rows:
         train = train.sample(n=max_train_rows, random_state=seed).reset_index(drop=True)
     val = _annotated(val.drop_duplicates("id"), labels)
-    model = AutoModelForSequenceClassification.from_pretrained(hf_dir)
+    model = load_classifier(hf_dir)
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     logger.info("span head: encoding %d training and %d validation texts", len(train), len(val))
     x, y, mask = _stack(_encode(model, tokenizer, train["text"].tolist(), max_length), train, labels)

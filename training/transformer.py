@@ -51,6 +51,12 @@ class TransformerConfig:
     learning_rate: float = field(default=8e-5, metadata={"help": "peak AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = field(default=0.06, metadata={"help": "share of steps with linear warm-up"})
+    pooling: str = field(
+        default="cls",
+        metadata={
+            "help": "comment vector under the head: cls ([CLS] token and pooler) or mean (masked token mean)"
+        },
+    )
     rare_positive_boost: float = field(default=8.0, metadata={"help": "max loss weight of rare positives"})
     corpus_repeats: dict[str, int] = field(
         default_factory=lambda: {"pan2024": 3, "prct_youtube": 6, "tubespam": 2},
@@ -94,6 +100,8 @@ class TransformerConfig:
             raise ValueError("learning_rate must be within (0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError("device must be auto, cpu or cuda")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError("pooling must be cls or mean")
 
 
 def _seed_everything(seed: int) -> None:
@@ -260,11 +268,9 @@ def fine_tune(
     """Fine-tune MiniLM on `train`, early-stopping on `val`; saves the best model to `out_dir`."""
     import torch
     from tqdm import tqdm
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+    from training.network import new_classifier
 
     _seed_everything(config.seed)
     if config.threads:
@@ -272,13 +278,7 @@ def fine_tune(
     device = _resolve_device(config.device)
     base = encoder_dir()
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABEL_NAMES),
-        problem_type="multi_label_classification",
-        id2label=dict(enumerate(LABEL_NAMES)),
-        label2id={name: i for i, name in enumerate(LABEL_NAMES)},
-    ).to(device)
+    model = new_classifier(base, config.pooling, LABEL_NAMES).to(device)
 
     train = train.reset_index(drop=True)
     enc_train = _Encoded(tokenizer, train["text"].tolist(), config.max_length)
