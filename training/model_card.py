@@ -187,6 +187,13 @@ def _augmentation(info: ArtifactInfo) -> list[str]:
     return lines
 
 
+# What the classification head reads (`--pooling`); runs before the option existed recorded none: cls.
+_POOLING = {
+    "cls": "head on the [CLS] token through BERT's pooler",
+    "mean": "head on the masked mean of the token vectors",
+}
+
+
 def _architecture(info: ArtifactInfo) -> list[str]:
     """Model, training run, int8 parity, span head and ensemble weights, where the artifact has them."""
     fitted = (info.training or {}).get("fitted") or {}
@@ -197,8 +204,8 @@ def _architecture(info: ArtifactInfo) -> list[str]:
         lines += [
             "",
             f"Fine-tuning: {config.get('epochs')} epochs of batches of {config.get('batch_size')}, "
-            f"max {config.get('max_length')} tokens, peak learning rate {config.get('learning_rate')}; "
-            f"best validation macro ROC-AUC {_fmt(fitted.get('best_val_macro_auc'))} at step "
+            f"max {config.get('max_length')} tokens, peak learning rate {config.get('learning_rate')}, "
+            f"{_POOLING[config.get('pooling') or 'cls']}; best validation macro ROC-AUC {_fmt(fitted.get('best_val_macro_auc'))} at step "
             f"{fitted.get('best_step')}.",
         ]
         members = elsewhere.get("soup") or []

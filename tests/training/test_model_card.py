@@ -34,6 +34,7 @@ def test_the_card_names_the_identity_swap_and_where_the_network_was_fine_tuned()
     card = render_model_card(info, report)
     assert "(`--identity-swap`): 3,410 rows were added" in card
     assert "Fine-tuning: 4.0 epochs of batches of 32" in card  # the run that made the network
+    assert "head on the [CLS] token through BERT's pooler" in card  # recorded before --pooling: cls
     assert "Fine-tuned by an earlier run (device: cuda (NVIDIA H200))" in card
     assert "Only the TF-IDF half" not in card  # artifacts before the scope recorded True for "all"
 
@@ -100,7 +101,9 @@ def test_the_card_says_when_the_network_is_a_model_soup() -> None:
         "device": "cpu",
         "soup": [{"seed": 13, "best_val_auc": 0.9089}, {"seed": 14, "best_val_auc": 0.9101}],
     }
+    info.training["fitted"]["fine_tuned_elsewhere"]["config"]["pooling"] = "mean"
     card = render_model_card(info, report)
+    assert "head on the masked mean of the token vectors" in card
     assert "weight average of 2 networks fine-tuned this way with seeds 13, 14" in card
     assert "0.909, 0.910" in card
     assert "Fine-tuned by an earlier run" not in card
