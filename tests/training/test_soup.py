@@ -73,4 +73,10 @@ def test_a_soup_refuses_members_it_cannot_average(tmp_path: Path) -> None:
     (wrong_labels / "config.json").write_text(json.dumps(config))
     with pytest.raises(InputDataError, match="not this schema's"):
         soup([a, wrong_labels], tmp_path / "out")
+    pooled = tmp_path / "mean"  # the same tensors but for the [CLS] pooler, and another pooling
+    shutil.copytree(a, pooled)
+    config = json.loads((pooled / "config.json").read_text())
+    (pooled / "config.json").write_text(json.dumps(config | {"classifier_pooling": "mean"}))
+    with pytest.raises(InputDataError, match="a different network"):
+        soup([a, pooled], tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing is written when a member is refused
