@@ -98,18 +98,13 @@ def stand_in_hf(directory: Path) -> Path:
     fine-tuned PyTorch folder is at hand (a fresh clone ships only the ONNX model) this stands in
     for it in the PyTorch / ONNX fp32 / int8 rows.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from training.network import new_classifier
     from training.transformer import encoder_dir
 
     base = encoder_dir()
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABEL_NAMES),
-        problem_type="multi_label_classification",
-        id2label=dict(enumerate(LABEL_NAMES)),
-        label2id={name: i for i, name in enumerate(LABEL_NAMES)},
-    )
+    model = new_classifier(base, "cls", LABEL_NAMES)  # the shipped network's pooling
     model.save_pretrained(directory)
     AutoTokenizer.from_pretrained(base).save_pretrained(directory)
     return directory

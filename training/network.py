@@ -30,7 +30,8 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-POOLINGS = ("cls", "mean")
+from training.transformer import POOLINGS
+
 CONFIG_KEY = "classifier_pooling"
 
 

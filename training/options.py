@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.linear import NB_WEIGHTING, LinearConfig
-from training.transformer import TransformerConfig
+from training.transformer import POOLINGS, TransformerConfig
 
 KINDS = ("linear", "transformer", "ensemble")
 # Which models the identity swap's copies train: none, every model of the run, or the linear half only.
@@ -146,7 +146,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=tf.learning_rate, help="transformer: peak LR")
     parser.add_argument(
         "--pooling",
-        choices=("cls", "mean"),
+        choices=POOLINGS,
         default=tf.pooling,
         help="transformer: the comment vector under the classification head: cls (the [CLS] token"
         " through BERT's pooler) or mean (masked mean of the token vectors, as the encoder was"

