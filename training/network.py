@@ -30,9 +30,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from training.transformer import POOLINGS
-
-CONFIG_KEY = "classifier_pooling"
+from training.transformer import POOLING_KEY, POOLINGS
 
 
 class MeanPoolBertForSequenceClassification(BertForSequenceClassification):  # type: ignore[no-untyped-call]
@@ -41,7 +39,7 @@ class MeanPoolBertForSequenceClassification(BertForSequenceClassification):  # t
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)  # the [CLS] pooler is never used
-        setattr(config, CONFIG_KEY, "mean")
+        setattr(config, POOLING_KEY, "mean")
         self.post_init()  # type: ignore[no-untyped-call]
 
     def forward(
@@ -70,6 +68,12 @@ class MeanPoolBertForSequenceClassification(BertForSequenceClassification):  # t
         return SequenceClassifierOutput(logits=logits, hidden_states=out.hidden_states)
 
 
+_CLASSES: dict[str, Any] = {
+    "cls": AutoModelForSequenceClassification,
+    "mean": MeanPoolBertForSequenceClassification,
+}
+
+
 def new_classifier(base: Path, pooling: str, labels: tuple[str, ...]) -> Any:
     """The pretrained encoder at `base` with an untrained multi-label head over `labels`."""
     if pooling not in POOLINGS:
@@ -80,22 +84,18 @@ def new_classifier(base: Path, pooling: str, labels: tuple[str, ...]) -> Any:
         "id2label": dict(enumerate(labels)),
         "label2id": {name: i for i, name in enumerate(labels)},
     }
-    if pooling == "mean":
-        return MeanPoolBertForSequenceClassification.from_pretrained(base, **options)
-    return AutoModelForSequenceClassification.from_pretrained(base, **options)
+    return _CLASSES[pooling].from_pretrained(base, **options)
 
 
 def pooling_of(folder: Path) -> str:
     """The pooling a saved classifier folder was fine-tuned with (``cls`` when not recorded)."""
     config = AutoConfig.from_pretrained(folder)
-    pooling = getattr(config, CONFIG_KEY, "cls")
+    pooling = getattr(config, POOLING_KEY, "cls")
     if pooling not in POOLINGS:
-        raise ValueError(f"{folder}: unknown {CONFIG_KEY} {pooling!r} in config.json")
+        raise ValueError(f"{folder}: unknown {POOLING_KEY} {pooling!r} in config.json")
     return str(pooling)
 
 
 def load_classifier(folder: Path, **options: Any) -> Any:
     """A fine-tuned classifier from a ``save_pretrained`` folder, with the pooling it was trained with."""
-    if pooling_of(folder) == "mean":
-        return MeanPoolBertForSequenceClassification.from_pretrained(folder, **options)
-    return AutoModelForSequenceClassification.from_pretrained(folder, **options)
+    return _CLASSES[pooling_of(folder)].from_pretrained(folder, **options)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import InputDataError
-from training.transformer import HISTORY_FILE, FitResult, load_fine_tuned
+from training.transformer import HISTORY_FILE, POOLING_KEY, FitResult, load_fine_tuned
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,6 @@ def _architecture(folder: Path) -> dict[str, Any]:
         "num_attention_heads",
         "intermediate_size",
         "id2label",
-        "classifier_pooling",
+        POOLING_KEY,
     )
     return {k: config.get(k) for k in keys}

@@ -34,6 +34,7 @@ FloatArray = NDArray[np.float64]
 # The comment vector under the classification head (training.network): the [CLS] token through
 # BERT's pooler, or the masked mean of the token vectors.
 POOLINGS = ("cls", "mean")
+POOLING_KEY = "classifier_pooling"  # where a saved folder's config.json records it
 
 
 def encoder_dir() -> Path:
