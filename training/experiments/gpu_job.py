@@ -12,6 +12,9 @@ From the repository root: `OUT=DIR BUDGET_S=470 python3 training/experiments/gpu
 2. PRCT cross-validation: the same recipe at 1.5 epochs, once per fold of `training.crossval.folds`,
    each fold's PRCT comments held out; their conspiracy scores go to `results.json` for
    `python -m training.crossval --transformer-scores results.json`.
+
+`POOLING=mean` fine-tunes as `--pooling mean`, `IDENTITY_SWAP=1` as `--identity-swap all`, and
+`CV_ONLY=1` skips step 1 (the 2026-11-27 GPU entry ran the mean-pooled CV that way).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ BUDGET = float(os.environ.get("BUDGET_S", "500"))
 SMOKE = os.environ.get("SMOKE") == "1"
 EPOCHS_B = float(os.environ.get("EPOCHS_B", "4"))
 IDENTITY_SWAP = os.environ.get("IDENTITY_SWAP") == "1"  # as `moderation train --identity-swap`
+POOLING = os.environ.get("POOLING", "cls")  # as `moderation train --pooling`
+CV_ONLY = os.environ.get("CV_ONLY") == "1"  # skip the candidate: PRCT cross-validation alone
 logging.basicConfig(
     level=logging.INFO,
     format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -81,7 +86,6 @@ def carried_inputs() -> Path:
 
 
 def main() -> None:
-    import numpy as np
     import pandas as pd
     import torch
     from safetensors.torch import load_file, save_file
@@ -93,13 +97,10 @@ def main() -> None:
         torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-",
     )
     carried_inputs()
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     import training.transformer as tt
-    from models.labels import LABEL_NAMES
     from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
-    from training.crossval import CORPUS, LABEL, folds
     from training.dataset import add_cross_corpus_negatives, build_dataset
     from training.options import TrainConfig
     from training.windows import pan_windows
@@ -128,11 +129,17 @@ def main() -> None:
         "torch": torch.__version__,
         "device": device,
         "identity_swap": IDENTITY_SWAP,
+        "pooling": POOLING,
     }
+    if CV_ONLY:
+        cross_validate(df, frames, device, results, per_step=0.024, steps=2305)
+        return
 
     # ---------------------------------------------------------------- B: full data, longer
     train, val = frames(df)
-    tf = tt.TransformerConfig(epochs=0.05 if SMOKE else EPOCHS_B, device=device, seed=cfg.seed)
+    tf = tt.TransformerConfig(
+        epochs=0.05 if SMOKE else EPOCHS_B, device=device, seed=cfg.seed, pooling=POOLING
+    )
     t = time.monotonic()
     res = tt.fine_tune(train, val, tf, Path("/tmp/candidate/hf"), progress=False)
     secs = time.monotonic() - t
@@ -162,14 +169,30 @@ def main() -> None:
     log.info("candidate done in %.0f s (%d steps), at %.0f s", secs, steps, elapsed())
 
     # ---------------------------------------------------------------- A: PRCT 5-fold CV
-    per_step = secs / max(steps, 1)
+    cross_validate(
+        df, frames, device, results, secs / max(steps, 1), round(steps * 1.5 / max(tf.epochs, 1e-9))
+    )
+
+
+def cross_validate(df, frames, device, results, per_step: float, steps: int) -> None:  # type: ignore[no-untyped-def]
+    """PRCT 5-fold CV: the 1.5-epoch recipe once per fold, that fold's PRCT comments held out."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    import training.transformer as tt
+    from models.labels import LABEL_NAMES
+    from training.crossval import CORPUS, LABEL, folds
+    from training.network import load_classifier
+    from training.options import TrainConfig
+
+    cfg = TrainConfig()
     prct = df.index[(df["corpus"] == CORPUS) & df[LABEL].notna()].to_numpy()
     y = df.loc[prct, LABEL].to_numpy(dtype=np.float64)
     pooled = np.full(len(prct), np.nan)
     fold_results: list[dict[str, object]] = []
     results["cv"] = {"index": prct.tolist(), "y": y.tolist(), "folds": fold_results}
     for i, held in enumerate(folds(y, 5, cfg.seed)):
-        need = per_step * 1.5 * (steps / max(tf.epochs, 1e-9)) * 1.15 + 20
+        need = per_step * steps * 1.15 + 20
         if elapsed() + need > BUDGET:
             log.info("fold %d skipped: %.0f s left, needs ~%.0f s", i, BUDGET - elapsed(), need)
             break
@@ -177,10 +200,12 @@ def main() -> None:
         frame.loc[frame["corpus"] == CORPUS, "split"] = "train"
         frame.loc[prct[held], "split"] = "heldout"
         ftrain, fval = frames(frame)
-        fcfg = tt.TransformerConfig(epochs=0.05 if SMOKE else 1.5, device=device, seed=cfg.seed)
+        fcfg = tt.TransformerConfig(
+            epochs=0.05 if SMOKE else 1.5, device=device, seed=cfg.seed, pooling=POOLING
+        )
         t = time.monotonic()
         fres = tt.fine_tune(ftrain, fval, fcfg, Path(f"/tmp/cv{i}/hf"), progress=False)
-        model = AutoModelForSequenceClassification.from_pretrained(fres.hf_dir).to(device)
+        model = load_classifier(fres.hf_dir).to(device)
         tok = AutoTokenizer.from_pretrained(fres.hf_dir)
         texts = df.loc[prct[held], "text"].tolist()
         scores = tt.predict_torch(model, tt._Encoded(tok, texts, fcfg.max_length), device)

@@ -3,7 +3,9 @@
 Not part of the product; the next step of the 2026-11-27 soup entry in EXPERIMENTS.md, sized for a
 lent GPU (about 50 s per 1.5-epoch fine-tuning on an H200). It brings its inputs as `gpu_job.py`
 does (`var/gpu/`), or uses the installed encoder package where there is one (SMOKE runs here).
-From the repository root: `OUT=DIR SEEDS=13,14,15,16,17 BUDGET_S=470 python3 training/experiments/gpu_soup.py`.
+From the repository root: `OUT=DIR SEEDS=13,14,15,16,17 BUDGET_S=470 python3 training/experiments/gpu_soup.py`;
+`POOLING=mean` fine-tunes as `--pooling mean`, and `IDENTITY_SWAP=1` adds the identity-swap copies
+to each member's rows as `--identity-swap all` does (before the PAN windows, with the member's seed).
 
 1. Each seed runs `moderation train --kind transformer --seed S`'s fine-tuning (the seed also
    draws the borrowed negatives and PAN windows, as there). A member is its last weights.
@@ -19,6 +21,7 @@ From the repository root: `OUT=DIR SEEDS=13,14,15,16,17 BUDGET_S=470 python3 tra
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +33,8 @@ from training.experiments.gpu_job import BUDGET, OUT, SMOKE, carried_inputs, dum
 
 SEEDS = [13, 14, 15, 16, 17]
 REFIT_STEPS, REFIT_LR = 400, 1e-3  # as the CPU probe of the 2026-11-27 entry
+POOLING = os.environ.get("POOLING", "cls")
+IDENTITY_SWAP = os.environ.get("IDENTITY_SWAP") == "1"
 
 
 def main(seeds: list[int]) -> None:
@@ -39,11 +44,13 @@ def main(seeds: list[int]) -> None:
     from safetensors.torch import load_file, save_file
 
     carried_inputs()
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     import training.transformer as tt
+    from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
     from training.dataset import add_cross_corpus_negatives, build_dataset
+    from training.network import load_classifier
     from training.options import TrainConfig
     from training.soup import soup
     from training.windows import pan_windows
@@ -62,10 +69,19 @@ def main(seeds: list[int]) -> None:
         if SMOKE:
             train = train.sample(n=400, random_state=0).reset_index(drop=True)
             val = val.sample(n=300, random_state=0).reset_index(drop=True)
+        if IDENTITY_SWAP:  # as train.py: swaps on the training rows, then the PAN windows
+            train = add_identity_swaps(train, seed)
         windows = pan_windows(train, roles, seed=seed)
         return pd.concat([train, windows], ignore_index=True), val
 
-    results: dict[str, object] = {"torch": torch.__version__, "device": device, "seeds": {}}
+    results: dict[str, object] = {
+        "torch": torch.__version__,
+        "device": device,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "pooling": POOLING,
+        "identity_swap": IDENTITY_SWAP,
+        "seeds": {},
+    }
     train13, val = frames(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(tt.encoder_dir())
     enc_val = tt._Encoded(tokenizer, val["text"].tolist(), 128)
@@ -84,10 +100,12 @@ def main(seeds: list[int]) -> None:
             break
         t = time.monotonic()
         train, _ = frames(seed)
-        config = tt.TransformerConfig(epochs=0.05 if SMOKE else 1.5, device=device, seed=seed)
+        config = tt.TransformerConfig(
+            epochs=0.05 if SMOKE else 1.5, device=device, seed=seed, pooling=POOLING
+        )
         res = tt.fine_tune(train, val, config, Path(f"/tmp/s{seed}/hf"), progress=False)
         folder = tt.last_dir(res.hf_dir) if tt.last_dir(res.hf_dir).is_dir() else res.hf_dir
-        model = AutoModelForSequenceClassification.from_pretrained(folder).to(device)
+        model = load_classifier(folder).to(device)
         scores = tt.predict_torch(model, enc_val, device)
         members.append(folder)
         member_scores.append(scores)
@@ -96,6 +114,7 @@ def main(seeds: list[int]) -> None:
             "folder": folder.name,
             "best_step": res.best_step,
             "history": res.history,
+            "train_rows": len(train),
             "seconds": round(per_seed, 1),
         }
         report(f"seed{seed}", scores)
@@ -105,19 +124,24 @@ def main(seeds: list[int]) -> None:
         return
     report("score_mean", np.mean(member_scores, axis=0))
     souped = soup(members, Path("/tmp/soup"))
-    model = AutoModelForSequenceClassification.from_pretrained(souped).to(device).eval()
+    model = load_classifier(souped).to(device).eval()
     report("soup", tt.predict_torch(model, enc_val, device))
 
-    # The head refitted on frozen pooled features of the fine-tuning rows (seed 13's, as `--seed 13`).
+    # The head refitted on frozen pooled features of the fine-tuning rows (seed 13's, as `--seed 13`):
+    # the classifier's input, whichever pooling made it (dropout is off in eval mode).
     enc_train = tt._Encoded(tokenizer, train13["text"].tolist(), 128)
     pooled = torch.zeros((len(train13), model.config.hidden_size), device=device)
     order = np.argsort(enc_train.lengths, kind="stable")
+    captured: list[torch.Tensor] = []
+    hook = model.classifier.register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
     with torch.inference_mode():
         for i in range(0, len(order), 256):
             rows = order[i : i + 256]
             ids, mask = enc_train.batch(rows)
-            out = model.bert(input_ids=ids.to(device), attention_mask=mask.to(device)).pooler_output
-            pooled[torch.from_numpy(rows).to(device)] = out
+            captured.clear()
+            model(input_ids=ids.to(device), attention_mask=mask.to(device))
+            pooled[torch.from_numpy(rows).to(device)] = captured[0].float()
+    hook.remove()
     defaults = tt.TransformerConfig()
     targets = tt.build_targets(train13, defaults.rare_positive_boost)
     weight = np.ones(len(train13), dtype=np.float32)  # each row's expected copies per epoch
