@@ -13,6 +13,18 @@ from models.registry import Registry
 from training.options import config_from_args
 
 
+def command_line(argv: list[str], kind: str) -> str:
+    """The `moderation train ...` command this process runs, for the artifact's record.
+
+    The console script (`moderation train ...`) and a launcher such as `python -c "...main(sys.argv[1:])"
+    train ...` both leave the subcommand and its options after argv[0]; anything else (a test
+    calling `train` directly) records the kind alone.
+    """
+    if argv[1:2] == ["train"]:
+        return "moderation " + shlex.join(argv[1:])
+    return f"moderation train --kind {kind}"
+
+
 def train(args: argparse.Namespace, registry: Registry) -> int:
     """Train a model, store it, print its evaluation summary; exit code."""
     from training.train import summary
@@ -22,11 +34,8 @@ def train(args: argparse.Namespace, registry: Registry) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         raise InputDataError(str(exc)) from None
-    command = (
-        "moderation " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("moderation") else ""
-    )
     started = time.monotonic()
-    info, report = run_training(config, registry, command or f"moderation train --kind {config.kind}")
+    info, report = run_training(config, registry, command_line(sys.argv, config.kind))
     print(summary(report))
     print(f"\ntrained {info.id} in {time.monotonic() - started:.0f}s -> {info.path}")
     print(f"report: {info.path}/report.md; promote with: moderation models promote {info.id}")

@@ -294,3 +294,24 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert souped["best_val_macro_auc"] == pytest.approx(fitted["best_val_macro_auc"], abs=1e-3)
     assert souped["parity_validation"]["quantization"] == "int8-gptq"
     assert "model soup" in (registry.path(third.id) / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["/usr/bin/moderation", "train", "--kind", "ensemble", "--pooling", "mean"],
+            "moderation train --kind ensemble --pooling mean",
+        ),
+        (
+            ["-c", "train", "--identity-fpr-cap", "0.05", "--checkpoint-dir", "a b"],
+            "moderation train --identity-fpr-cap 0.05 --checkpoint-dir 'a b'",
+        ),
+        (["/venv/bin/pytest", "-q", "tests/training"], "moderation train --kind linear"),
+        ([], "moderation train --kind linear"),
+    ],
+)
+def test_recorded_command_is_the_one_run(argv: list[str], expected: str) -> None:
+    from training.cli import command_line
+
+    assert command_line(argv, "linear") == expected
