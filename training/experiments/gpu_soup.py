@@ -41,7 +41,7 @@ def main(seeds: list[int]) -> None:
     import numpy as np
     import pandas as pd
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     carried_inputs()
     from transformers import AutoTokenizer
@@ -50,6 +50,7 @@ def main(seeds: list[int]) -> None:
     from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
     from training.dataset import add_cross_corpus_negatives, build_dataset
+    from training.experiments.gpu_payload import cast_weights
     from training.network import load_classifier
     from training.options import TrainConfig
     from training.soup import soup
@@ -173,9 +174,8 @@ def main(seeds: list[int]) -> None:
         OUT / "head_refit.safetensors",
     )
 
-    state = load_file(souped / "model.safetensors")
     half = Path("/tmp/soup.fp16.safetensors")
-    save_file({k: v.half().contiguous() for k, v in state.items()}, half, metadata={"format": "pt"})
+    cast_weights(souped / "model.safetensors", half, "float16")
     (OUT / "config.json").write_bytes((souped / "config.json").read_bytes())
     results["soup_history"] = json.loads((souped / tt.HISTORY_FILE).read_text())
     dump("results.json", results)
