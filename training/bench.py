@@ -104,7 +104,7 @@ def stand_in_hf(directory: Path) -> Path:
     from training.transformer import encoder_dir
 
     base = encoder_dir()
-    model = new_classifier(base, "cls", LABEL_NAMES)  # the shipped network's pooling
+    model = new_classifier(base, "mean", LABEL_NAMES)  # the shipped network's pooling
     model.save_pretrained(directory)
     AutoTokenizer.from_pretrained(base).save_pretrained(directory)
     return directory
