@@ -21,6 +21,7 @@ VARIANTS = (
     "onnx int8-dynamic",
     "onnx int8-folded",
     "onnx int8-gptq",
+    "onnx int8-gptq4",
     "onnx int8-token",
     "onnx int8-weights",
 )

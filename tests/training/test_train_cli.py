@@ -272,7 +272,13 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
     assert again["hf_dir"] == str(hf)
     tried = again["export_attempts"]
-    assert [a["quantization"] for a in tried] == ["int8-gptq", "int8-compact", "int8-weights", "fp16-weights"]
+    assert [a["quantization"] for a in tried] == [
+        "int8-gptq",
+        "int8-gptq4",
+        "int8-compact",
+        "int8-weights",
+        "fp16-weights",
+    ]
     assert tried[0]["max_abs_diff"] == pytest.approx(attempt["max_abs_diff"], abs=1e-9)
     assert again["parity_validation"]["quantization"] == "fp16-weights"
     assert again["parity_validation"]["max_abs_diff"] == pytest.approx(tried[-1]["max_abs_diff"], abs=1e-9)
