@@ -262,7 +262,11 @@ def _int8_scales(largest: NDArray[np.float32]) -> NDArray[np.float16]:
 
 
 def _gptq_int8(
-    weights: NDArray[np.float32], hessian: NDArray[np.float64], block: int, damping: float = 0.01
+    weights: NDArray[np.float32],
+    hessian: NDArray[np.float64],
+    block: int,
+    damping: float = 0.01,
+    act_order: bool = False,
 ) -> tuple[NDArray[np.int8], NDArray[np.float16]]:
     """Round an (input, output) weight matrix to int8 with an fp16 scale per block of `block` rows
     and output column, each row's rounding error pushed onto the rows not yet rounded (GPTQ,
@@ -271,8 +275,11 @@ def _gptq_int8(
 
     `hessian`: X^T X of the layer's input over calibration tokens (`_activation_hessians`),
     damped by `damping` times its mean diagonal. Each block's scale is set from the block's
-    weights as updated when it is reached. Returns (values (rows/block, block, cols), scales
-    (rows/block, 1, cols)), the layout of `_store_weights_int8`.
+    weights as updated when it is reached. With `act_order`, the rows are rounded loudest input
+    channel first (by X^T X's diagonal), so that the quiet rows absorb the loud ones' error; the
+    blocks then no longer come in order, so each block's scale is set from its weights before any
+    update ("static groups") and a weight pushed past it is clipped. Returns (values (rows/block,
+    block, cols), scales (rows/block, 1, cols)), the layout of `_store_weights_int8`.
     """
     w = weights.astype(np.float64)
     rows, cols = w.shape
@@ -281,6 +288,8 @@ def _gptq_int8(
     h[dead, dead] = 1.0
     w[dead] = 0.0
     h[np.diag_indices(rows)] += damping * np.mean(np.diag(h))
+    if act_order:
+        return _gptq_int8_act_order(w, h, block)
     # Upper Cholesky factor U of H^-1 (H^-1 = U^T U): row i says how rounding row i should move
     # the rows after it, U[i, i] how much that row's error counts.
     u = np.linalg.cholesky(np.linalg.inv(h)).T
@@ -300,11 +309,36 @@ def _gptq_int8(
     return values.reshape(rows // block, block, cols), scales
 
 
+def _gptq_int8_act_order(
+    w: NDArray[np.float64], h: NDArray[np.float64], block: int, lazy: int = 128
+) -> tuple[NDArray[np.int8], NDArray[np.float16]]:
+    """`_gptq_int8` with `act_order` on a damped `h`: static block scales, rows in the order of
+    H's diagonal, descending; updates to the rows after each run of `lazy` rows are batched."""
+    rows, cols = w.shape
+    scales = _int8_scales(np.abs(w.reshape(rows // block, block, cols)).max(axis=1).astype(np.float32))
+    order = np.argsort(-np.diag(h), kind="stable")
+    w = w[order]
+    row_scales = scales.astype(np.float64)[order // block]
+    u = np.linalg.cholesky(np.linalg.inv(h[np.ix_(order, order)])).T
+    values = np.empty((rows, cols), np.int8)
+    for a in range(0, rows, lazy):
+        b = min(a + lazy, rows)
+        errors = np.empty((b - a, cols))
+        for i in range(a, b):
+            q = np.clip(np.round(w[i] / row_scales[i]), -127, 127)
+            values[order[i]] = q
+            errors[i - a] = (w[i] - q * row_scales[i]) / u[i, i]
+            w[i + 1 : b] -= np.outer(u[i, i + 1 : b], errors[i - a])
+        w[b:] -= u[a:b, b:].T @ errors
+    return values.reshape(rows // block, block, cols), scales[:, None, :]
+
+
 def _store_weights_int8(
     model: Any,
     block: int,
     hessians: dict[str, NDArray[np.float64]] | None = None,
     only: Collection[str] | None = None,
+    act_order: bool = False,
 ) -> list[str]:
     """Store every linear layer's weights in int8 with an fp16 scale per block of `block` rows,
     multiplied back to fp32 by constant nodes that ONNX Runtime folds when the session starts.
@@ -321,7 +355,8 @@ def _store_weights_int8(
     blocks (16, 8, 4) or fp16 for some layer kinds stayed over 0.02 too (training/EXPERIMENTS.md);
     "int8-gptq" is the same storage with GPTQ rounding. With `hessians` (X^T X of each layer's
     input, keyed by the input's name) a layer is rounded by `_gptq_int8` instead of to nearest;
-    with `only`, just the layers that read one of those inputs are stored.
+    with `only`, just the layers that read one of those inputs are stored; `act_order` is
+    `_gptq_int8`'s.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -333,7 +368,7 @@ def _store_weights_int8(
         weights = numpy_helper.to_array(init).astype(np.float32)
         rows, cols = weights.shape
         if hessians is not None and node.input[0] in hessians:
-            values, scales = _gptq_int8(weights, hessians[node.input[0]], block)
+            values, scales = _gptq_int8(weights, hessians[node.input[0]], block, act_order=act_order)
         else:
             grouped = weights.reshape(rows // block, block, cols)
             scales = _int8_scales(np.abs(grouped).max(axis=1, keepdims=True))
@@ -668,9 +703,11 @@ def _store_int8_gptq(
     calibration: Sequence[dict[str, NDArray[np.int64]]],
     block: int,
     table_block: int | None = None,
+    act_order: bool = False,
 ) -> None:
     """The layout of "int8-folded" in blocks of `block` (`table_block` for the table when given),
-    each linear layer rounded by GPTQ on the calibration comments' activations, not to nearest.
+    each linear layer rounded by GPTQ on the calibration comments' activations, not to nearest
+    (`act_order`: `_gptq_int8`'s).
 
     Sequential, as GPTQ itself: the table is stored first, then the layers that read each input in
     graph order, each input's X^T X measured through the graph as stored so far, so that a layer
@@ -683,7 +720,8 @@ def _store_int8_gptq(
     _quantize_embeddings(model, int8_block=table_block or block)
     order = list(dict.fromkeys(node.input[0] for node, _ in _linear_weights(model)))
     for name in order:
-        _store_weights_int8(model, block, _activation_hessians(model, calibration, [name]), only={name})
+        hessians = _activation_hessians(model, calibration, [name])
+        _store_weights_int8(model, block, hessians, only={name}, act_order=act_order)
     onnx.save(model, str(target))
 
 

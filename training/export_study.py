@@ -8,7 +8,8 @@ comments `moderation train` uses and changes nothing.
 
 A VARIANT is an export method (`training.export.QUANTIZERS`), or one of these layouts, with L
 rows per int8 scale in the linear layers and T columns per scale in the word-piece table:
-`gptq-L-T` (sequential GPTQ, as int8-gptq), `gptq1-L-T` (GPTQ with every X^T X from the fp32
+`gptq-L-T` (sequential GPTQ, as int8-gptq), `gptqa-L-T` (the same with act-order: rows rounded
+loudest input channel first, static block scales), `gptq1-L-T` (GPTQ with every X^T X from the fp32
 graph), `nearest-L-T` (rounded to nearest, as int8-folded), `table-T` (int8 table, fp16 layers,
 as int8-compact).
 """
@@ -32,7 +33,7 @@ from training import export
 from training.export import Quantizer
 
 Feeds = Sequence[dict[str, NDArray[np.int64]]]
-LAYOUT = re.compile(r"^(gptq|gptq1|nearest)-(\d+)-(\d+)$|^table-(\d+)$")
+LAYOUT = re.compile(r"^(gptq|gptqa|gptq1|nearest)-(\d+)-(\d+)$|^table-(\d+)$")
 
 
 def _one_shot_gptq(source: Path, target: Path, calibration: Feeds, block: int, table_block: int) -> None:
@@ -53,7 +54,7 @@ def variant(name: str) -> tuple[str, Quantizer]:
     match = LAYOUT.match(name)
     if match is None:
         raise ValueError(
-            f"unknown variant {name!r}: an export method, gptq-L-T, gptq1-L-T, nearest-L-T or table-T"
+            f"unknown variant {name!r}: an export method, gptq-L-T, gptqa-L-T, gptq1-L-T, nearest-L-T or table-T"
         )
     kind, layers, table, table_only = match.groups()
     if kind is None:
@@ -63,6 +64,10 @@ def variant(name: str) -> tuple[str, Quantizer]:
     block, table_block = int(layers), int(table)
     if kind == "gptq":
         return "int8-gptq", partial(export._store_int8_gptq, block=block, table_block=table_block)
+    if kind == "gptqa":
+        return "int8-gptq", partial(
+            export._store_int8_gptq, block=block, table_block=table_block, act_order=True
+        )
     if kind == "nearest":
         return "int8-folded", export._no_calibration(
             partial(export._store_int8, block=block, table_block=table_block)
