@@ -29,7 +29,7 @@ from models.labels import LABEL_NAMES
 from models.registry import Registry, default_registry_dir
 from models.scoring import Model
 from models.transformer import THREADS_ENV
-from training.export import DEFAULT_METHOD, QUANTIZERS
+from training.export import DEFAULT_METHOD, QUANTIZERS, SAME_GRAPH_AS_FOLDED
 
 HF_SUBDIR = "hf"
 
@@ -157,10 +157,12 @@ def transformer_candidates(
 
         return load
 
+    # GPTQ layouts run int8-folded's graph after loading: only the default among them is timed.
+    timed = [m for m in QUANTIZERS if m == DEFAULT_METHOD or m not in SAME_GRAPH_AS_FOLDED]
     return [
         Candidate(name, "pytorch fp32", torch_backend),
         Candidate(name, "onnx fp32", exported("none")),
-        *(Candidate(name, f"onnx {method}", exported(method)) for method in sorted(QUANTIZERS)),
+        *(Candidate(name, f"onnx {method}", exported(method)) for method in sorted(timed)),
     ]
 
 

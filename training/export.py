@@ -733,14 +733,19 @@ Quantizer = Callable[[Path, Path, Sequence[dict[str, NDArray[np.int64]]]], None]
 # Columns of the word-piece table that share one int8 scale in "int8-compact" (MiniLM: 12 per row).
 TABLE_BLOCK = 32
 # Rows of a linear layer (and columns of the word-piece table) that share one int8 scale in
-# "int8-gptq". On the shipped network, blocks of 8 gave 29.2 MB at 0.0191 max |delta| on
-# validation; 16: 26.4 MB, 0.0220; 32: 25.0 MB, 0.0253; rounding to nearest in blocks of 8:
-# 29.2 MB, 0.0299 (training/EXPERIMENTS.md).
+# "int8-gptq" (in-order GPTQ, the default until act-order). On the [CLS] network of `…0692`, blocks
+# of 8 gave 29.2 MB at 0.0191 max |delta| on validation; 16: 26.4 MB, 0.0220; 32: 25.0 MB, 0.0253;
+# rounding to nearest in blocks of 8: 29.2 MB, 0.0299 (training/EXPERIMENTS.md).
 GPTQ_BLOCK = 8
-# "int8-gptq4", int8-gptq's first fallback: a scale per 4 rows. On the mean-pooled network that
-# missed the bar in blocks of 8 (0.0260), blocks of 4 gave 31.6 MB at 0.0154, where int8-compact gave
-# 34.7 MB at 0.0148 (training/EXPERIMENTS.md).
-GPTQ_FALLBACK_BLOCK = 4
+# GPTQ layouts with act-order (`_gptq_int8`): name -> (rows per scale in the linear layers, columns
+# per scale in the word-piece table). On the mean-pooled network of `…9ad9`, where in-order GPTQ
+# in blocks of 8 missed the bar (0.0260): 8 / 32 gave 26.8 MB at 0.0190, 8 / 8 29.0 MB at 0.0272
+# (one comment; the next largest 0.0172), 4 / 8 31.6 MB at 0.0110 (training/EXPERIMENTS.md).
+GPTQ_ACT_ORDER = {
+    "int8-gptqa-8-32": (8, 32),
+    "int8-gptqa-8-8": (8, 8),
+    "int8-gptqa-4-8": (4, 8),
+}
 QUANTIZERS: dict[str, Quantizer] = {
     "int8-blockwise": _no_calibration(_quantize_blockwise),
     "int8-weights": _no_calibration(partial(_quantize_blockwise, accuracy_level=1)),
@@ -751,28 +756,37 @@ QUANTIZERS: dict[str, Quantizer] = {
     # int8-folded's layout in blocks of GPTQ_BLOCK, each linear layer rounded by GPTQ on
     # calibration comments' activations.
     "int8-gptq": partial(_store_int8_gptq, block=GPTQ_BLOCK),
-    # The same with a scale per GPTQ_FALLBACK_BLOCK rows (the table's blocks stay GPTQ_BLOCK).
-    "int8-gptq4": partial(_store_int8_gptq, block=GPTQ_FALLBACK_BLOCK, table_block=GPTQ_BLOCK),
+    # The same rounded with act-order, in each GPTQ_ACT_ORDER layout.
+    **{
+        name: partial(_store_int8_gptq, block=block, table_block=table, act_order=True)
+        for name, (block, table) in GPTQ_ACT_ORDER.items()
+    },
     "int8-dynamic": _no_calibration(_quantize_dynamic),
     "fp16-weights": _no_calibration(_store_fp16),
     "int8-token": _quantize_per_token,
 }
 # The default export and its parity fallback (`moderation train` tries them in this order and keeps
-# the first within MAX_PARITY of PyTorch): all five compute in fp32 and run at the fp32 graph's
-# speed, so the order is by file size (MiniLM: int8-gptq 29 MB, int8-gptq4 32 MB, int8-compact
-# 35 MB, int8-weights 43 MB, fp16-weights 46 MB). int8 compute ("int8-blockwise": the FFN up-projections
-# only, the most that stayed near the bar) bought no speed on any CPU measured (1.0x the fp32
-# graph with VNNI, 0.85x without) and cost parity (0.022-0.035 where int8-weights gave
-# 0.016-0.018); "int8-dynamic" is 2x the fp32 graph but 0.2-0.3 max |delta| off PyTorch
+# the first within MAX_PARITY of PyTorch): all six compute in fp32 and run at the fp32 graph's
+# speed, so the order is by file size (MiniLM: int8-gptqa-8-32 27 MB, int8-gptqa-8-8 29 MB,
+# int8-gptqa-4-8 32 MB, int8-compact 35 MB, int8-weights 43 MB, fp16-weights 46 MB). The largest
+# difference is a few comments on the steep part of a sigmoid, so which layout passes varies from
+# one network to the next and is not monotonic in size. int8 compute ("int8-blockwise": the FFN
+# up-projections only, the most that stayed near the bar) bought no speed on any CPU measured
+# (1.0x the fp32 graph with VNNI, 0.85x without) and cost parity (0.022-0.035 where int8-weights
+# gave 0.016-0.018); "int8-dynamic" is 2x the fp32 graph but 0.2-0.3 max |delta| off PyTorch
 # (training/EXPERIMENTS.md). Those stay selectable for `make bench`.
-DEFAULT_METHOD = "int8-gptq"
+DEFAULT_METHOD = "int8-gptqa-8-32"
 # Methods that read activations of calibration comments.
-CALIBRATED = ("int8-token", "int8-gptq", "int8-gptq4")
+CALIBRATED = ("int8-token", "int8-gptq", *GPTQ_ACT_ORDER)
+# Exports whose session runs int8-folded's graph (the same operators and fp32 weights after
+# folding, so the same speed): `make bench` times int8-folded and the default among them only.
+SAME_GRAPH_AS_FOLDED = ("int8-gptq", *GPTQ_ACT_ORDER)
 # The issue's bar for the network's int8 scores against PyTorch's (max |difference| on validation).
 MAX_PARITY = 0.02
 PARITY_FALLBACK = {
-    "int8-gptq": "int8-gptq4",
-    "int8-gptq4": "int8-compact",
+    "int8-gptqa-8-32": "int8-gptqa-8-8",
+    "int8-gptqa-8-8": "int8-gptqa-4-8",
+    "int8-gptqa-4-8": "int8-compact",
     "int8-compact": "int8-weights",
     "int8-weights": "fp16-weights",
 }

@@ -20,8 +20,7 @@ VARIANTS = (
     "onnx int8-compact",
     "onnx int8-dynamic",
     "onnx int8-folded",
-    "onnx int8-gptq",
-    "onnx int8-gptq4",
+    "onnx int8-gptqa-8-32",
     "onnx int8-token",
     "onnx int8-weights",
 )
