@@ -375,7 +375,9 @@ def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() ->
     assert np.abs(ordered - w).max() < 0.1 * np.abs(w).max()
 
 
-def test_gptq_act_order_is_the_default_export_and_needs_calibration_texts(hf_dir: Path, tmp_path: Path) -> None:
+def test_gptq_act_order_is_the_default_export_and_needs_calibration_texts(
+    hf_dir: Path, tmp_path: Path
+) -> None:
     from training.export import GPTQ_ACT_ORDER
 
     assert DEFAULT_METHOD == "int8-gptqa-8-32" and DEFAULT_METHOD in GPTQ_ACT_ORDER
