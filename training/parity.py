@@ -5,7 +5,9 @@ newsroom sees is the artifact's final score: for an ensemble, the transformer's 
 the linear model's, then calibrated. This scores the validation split through the artifact twice,
 once with its ONNX transformer and once with the PyTorch model it was exported from in its place
 (the first max_length tokens in both, as PyTorch truncates), and reports the largest differences of
-the raw network score and of the served (blended, calibrated) score.
+the raw network score and of the served (blended, calibrated) score. `--split test` does the same
+on the test split: `moderation train` picks the export by its validation parity, so the test
+rows show the difference on comments that choice never saw.
 """
 
 from __future__ import annotations
@@ -88,17 +90,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hf-dir", type=Path, required=True, help="the fine-tuned PyTorch folder it was exported from"
     )
-    parser.add_argument("--n", type=int, default=0, help="validation rows (default: all)")
+    parser.add_argument(
+        "--split",
+        choices=("validation", "test"),
+        default="validation",
+        help="rows compared (default: validation, where moderation train measured the export and"
+        " chose it among the parity fallback's; test: rows that choice never saw)",
+    )
+    parser.add_argument("--n", type=int, default=0, help="rows of the split, sampled (default: all)")
     args = parser.parse_args(argv)
+    if args.n < 0:
+        parser.error(f"--n must be 0 (all) or positive, not {args.n}")
     from training.dataset import build_dataset
 
     try:
         model = Registry(default_registry_dir(os.environ)).load(args.model)
         df = build_dataset()
-        val = df[df["split"] == "validation"]
+        rows = df[df["split"] == args.split]
         if args.n:
-            val = val.sample(n=min(args.n, len(val)), random_state=0)
-        report = served_parity(model, args.hf_dir, val["text"].tolist())
+            rows = rows.sample(n=min(args.n, len(rows)), random_state=0)
+        report = {"split": args.split, **served_parity(model, args.hf_dir, rows["text"].tolist())}
     except (ModerationError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -59,3 +59,25 @@ def test_cli_errors_are_clear(
     monkeypatch.setenv("MODERATION_REGISTRY_DIR", str(registry.root))
     assert parity.main(["no-such-model", "--hf-dir", str(tmp_path)]) == 1
     assert "error:" in capsys.readouterr().err
+    for bad, message in ((["--split", "train"], "invalid choice: 'train'"), (["--n", "-1"], "--n must be")):
+        with pytest.raises(SystemExit) as exit_info:
+            parity.main(["no-such-model", "--hf-dir", str(tmp_path), *bad])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_compares_the_chosen_split(
+    registry: Registry,
+    hf_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    export_onnx(hf_dir, tmp_path / "fp32", max_length=32, quantize=False)
+    model_id = store_transformer(registry, tmp_path / "fp32")
+    monkeypatch.setenv("MODERATION_REGISTRY_DIR", str(registry.root))
+    assert parity.main([model_id, "--hf-dir", str(hf_dir), "--split", "test", "--n", "7"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "test" and report["n"] == 7 and report["model"] == model_id
+    assert report["raw_max_abs_diff"] < 1e-4
