@@ -157,8 +157,8 @@ def transformer_candidates(
 
         return load
 
-    # GPTQ layouts run int8-folded's graph after loading: only the default among them is timed.
-    timed = [m for m in QUANTIZERS if m == DEFAULT_METHOD or m not in SAME_GRAPH_AS_FOLDED]
+    # GPTQ layouts run int8-folded's graph after loading: int8-folded stands for them.
+    timed = [m for m in QUANTIZERS if m not in SAME_GRAPH_AS_FOLDED]
     return [
         Candidate(name, "pytorch fp32", torch_backend),
         Candidate(name, "onnx fp32", exported("none")),

@@ -20,7 +20,6 @@ VARIANTS = (
     "onnx int8-compact",
     "onnx int8-dynamic",
     "onnx int8-folded",
-    "onnx int8-gptqa-8-32",
     "onnx int8-token",
     "onnx int8-weights",
 )

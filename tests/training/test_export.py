@@ -375,14 +375,16 @@ def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() ->
     assert np.abs(ordered - w).max() < 0.1 * np.abs(w).max()
 
 
-def test_gptq_act_order_is_the_default_export_and_needs_calibration_texts(
+def test_int8_compact_is_the_default_export_and_gptq_needs_calibration_texts(
     hf_dir: Path, tmp_path: Path
 ) -> None:
-    from training.export import GPTQ_ACT_ORDER
+    from training.export import GPTQ_ACT_ORDER, PARITY_FALLBACK
 
-    assert DEFAULT_METHOD == "int8-gptqa-8-32" and DEFAULT_METHOD in GPTQ_ACT_ORDER
-    with pytest.raises(ValueError, match="calibration_texts"):
-        export_onnx(hf_dir, tmp_path / "none", max_length=32)
+    assert DEFAULT_METHOD == "int8-compact"
+    assert not set(GPTQ_ACT_ORDER) & {DEFAULT_METHOD, *PARITY_FALLBACK, *PARITY_FALLBACK.values()}
+    for method in ("int8-gptq", *GPTQ_ACT_ORDER):
+        with pytest.raises(ValueError, match="calibration_texts"):
+            export_onnx(hf_dir, tmp_path / "none", max_length=32, method=method)
 
 
 @pytest.mark.parametrize(
