@@ -44,8 +44,7 @@ CONFIG_FORMAT = 1
 # "int8-folded": the table and every linear layer in int8 (a scale per block of 32), multiplied
 # back to fp32 by constant nodes that ONNX Runtime folds when the session starts: int8-compact's
 # session in a smaller file; "int8-gptq": the same in blocks of 8, each layer rounded by GPTQ on
-# calibration comments instead of to nearest; "int8-gptqa-L-T": GPTQ with act-order, L rows per
-# scale in the layers, T columns per scale in the table. "int8-compact" is the export default;
+# calibration comments instead of to nearest. "int8-compact" is the export default;
 # `moderation train` falls back to "int8-weights", then "fp16-weights" when it misses parity.
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
 QUANTIZATIONS = (
@@ -56,9 +55,6 @@ QUANTIZATIONS = (
     "int8-compact",
     "int8-folded",
     "int8-gptq",
-    "int8-gptqa-8-32",
-    "int8-gptqa-8-8",
-    "int8-gptqa-4-8",
     "int8-token",
     "fp16-weights",
 )

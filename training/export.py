@@ -737,15 +737,6 @@ TABLE_BLOCK = 32
 # of 8 gave 29.2 MB at 0.0191 max |delta| on validation; 16: 26.4 MB, 0.0220; 32: 25.0 MB, 0.0253;
 # rounding to nearest in blocks of 8: 29.2 MB, 0.0299 (training/EXPERIMENTS.md).
 GPTQ_BLOCK = 8
-# GPTQ layouts with act-order (`_gptq_int8`): name -> (rows per scale in the linear layers, columns
-# per scale in the word-piece table). On the mean-pooled network of `…9ad9`, where in-order GPTQ
-# in blocks of 8 missed the bar (0.0260): 8 / 32 gave 26.8 MB at 0.0190, 8 / 8 29.0 MB at 0.0272
-# (one comment; the next largest 0.0172), 4 / 8 31.6 MB at 0.0110 (training/EXPERIMENTS.md).
-GPTQ_ACT_ORDER = {
-    "int8-gptqa-8-32": (8, 32),
-    "int8-gptqa-8-8": (8, 8),
-    "int8-gptqa-4-8": (4, 8),
-}
 QUANTIZERS: dict[str, Quantizer] = {
     "int8-blockwise": _no_calibration(_quantize_blockwise),
     "int8-weights": _no_calibration(partial(_quantize_blockwise, accuracy_level=1)),
@@ -756,11 +747,6 @@ QUANTIZERS: dict[str, Quantizer] = {
     # int8-folded's layout in blocks of GPTQ_BLOCK, each linear layer rounded by GPTQ on
     # calibration comments' activations.
     "int8-gptq": partial(_store_int8_gptq, block=GPTQ_BLOCK),
-    # The same rounded with act-order, in each GPTQ_ACT_ORDER layout.
-    **{
-        name: partial(_store_int8_gptq, block=block, table_block=table, act_order=True)
-        for name, (block, table) in GPTQ_ACT_ORDER.items()
-    },
     "int8-dynamic": _no_calibration(_quantize_dynamic),
     "fp16-weights": _no_calibration(_store_fp16),
     "int8-token": _quantize_per_token,
@@ -768,9 +754,10 @@ QUANTIZERS: dict[str, Quantizer] = {
 # The default export and its parity fallback (`moderation train` tries them in this order and keeps
 # the first within MAX_PARITY of PyTorch on validation): all three compute in fp32 and run at the
 # fp32 graph's speed, so the order is by file size (MiniLM: int8-compact 35 MB, int8-weights 43 MB,
-# fp16-weights 46 MB). The GPTQ layouts are smaller (27-32 MB) and were the default and its first
-# fallbacks, but their largest difference does not hold off validation: on the `…9ad9` network they
-# measured 0.011-0.019 on validation and 0.022-0.032 on the test split, where int8-compact measured
+# fp16-weights 46 MB). GPTQ exports are smaller (27-32 MB; "int8-gptq", and act-order layouts in
+# `training.export_study`) and were the default and its first fallbacks, but their largest
+# difference does not hold off validation: on the `…9ad9` network act-order layouts measured
+# 0.011-0.019 on validation and 0.022-0.032 on the test split, where int8-compact measured
 # 0.0148 and 0.0145. The maximum is a tail figure, and int8 layers give it a heavier tail than fp16
 # ones; parity on unseen training comments (0.015-0.016) did not show it either, the network being
 # surer of the comments it was trained on. int8 compute ("int8-blockwise": the FFN up-projections
@@ -780,10 +767,10 @@ QUANTIZERS: dict[str, Quantizer] = {
 # (training/EXPERIMENTS.md). All stay selectable for `make bench` and `training.export_study`.
 DEFAULT_METHOD = "int8-compact"
 # Methods that read activations of calibration comments.
-CALIBRATED = ("int8-token", "int8-gptq", *GPTQ_ACT_ORDER)
+CALIBRATED = ("int8-token", "int8-gptq")
 # Exports whose session runs int8-folded's graph (the same operators and fp32 weights after
 # folding, so the same speed): `make bench` times int8-folded only.
-SAME_GRAPH_AS_FOLDED = ("int8-gptq", *GPTQ_ACT_ORDER)
+SAME_GRAPH_AS_FOLDED = ("int8-gptq",)
 # The issue's bar for the network's int8 scores against PyTorch's (max |difference| on validation).
 MAX_PARITY = 0.02
 PARITY_FALLBACK = {

@@ -9,7 +9,7 @@ comments `moderation train` uses and changes nothing.
 A VARIANT is an export method (`training.export.QUANTIZERS`), or one of these layouts, with L
 rows per int8 scale in the linear layers and T columns per scale in the word-piece table:
 `gptq-L-T` (sequential GPTQ, as int8-gptq), `gptqa-L-T` (the same with act-order: rows rounded
-loudest input channel first, static block scales), `gptq1-L-T` (GPTQ with every X^T X from the fp32
+loudest input channel first, static block scales; written as int8-gptq), `gptq1-L-T` (GPTQ with every X^T X from the fp32
 graph), `nearest-L-T` (rounded to nearest, as int8-folded), `table-T` (int8 table, fp16 layers,
 as int8-compact).
 """

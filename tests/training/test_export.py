@@ -378,43 +378,36 @@ def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() ->
 def test_int8_compact_is_the_default_export_and_gptq_needs_calibration_texts(
     hf_dir: Path, tmp_path: Path
 ) -> None:
-    from training.export import GPTQ_ACT_ORDER, PARITY_FALLBACK
+    from training.export import PARITY_FALLBACK
 
     assert DEFAULT_METHOD == "int8-compact"
-    assert not set(GPTQ_ACT_ORDER) & {DEFAULT_METHOD, *PARITY_FALLBACK, *PARITY_FALLBACK.values()}
-    for method in ("int8-gptq", *GPTQ_ACT_ORDER):
-        with pytest.raises(ValueError, match="calibration_texts"):
-            export_onnx(hf_dir, tmp_path / "none", max_length=32, method=method)
+    assert "int8-gptq" not in {DEFAULT_METHOD, *PARITY_FALLBACK, *PARITY_FALLBACK.values()}
+    with pytest.raises(ValueError, match="calibration_texts"):
+        export_onnx(hf_dir, tmp_path / "none", max_length=32, method="int8-gptq")
 
 
-@pytest.mark.parametrize(
-    ("method", "block", "table_block"),
-    [("int8-gptq", 8, 8), ("int8-gptqa-8-32", 8, 32), ("int8-gptqa-8-8", 8, 8), ("int8-gptqa-4-8", 4, 8)],
-)
-def test_gptq_exports_store_int8_blocks_of_their_layout(
-    hf_dir: Path, tmp_path: Path, method: str, block: int, table_block: int
-) -> None:
+def test_int8_gptq_stores_int8_blocks_rounded_by_gptq(hf_dir: Path, tmp_path: Path) -> None:
     """int8-folded's layout (int8 blocks multiplied back to fp32 by constant nodes) in blocks of
-    `block` rows in the layers and `table_block` columns in the table, each layer's values chosen
-    by GPTQ."""
+    GPTQ_BLOCK, the table included, with each layer's values chosen by GPTQ."""
     import onnx
     from onnx import numpy_helper
 
-    out = tmp_path / method
-    export_onnx(hf_dir, out, max_length=32, method=method, calibration_texts=TEXTS * 4)
+    from training.export import GPTQ_BLOCK
+
+    out = tmp_path / "gptq"
+    export_onnx(hf_dir, out, max_length=32, method="int8-gptq", calibration_texts=TEXTS * 4)
     graph = onnx.load(str(out / MODEL_FILE)).graph
     tables = {i.name: i for i in graph.initializer}
     [table] = [n for n, t in tables.items() if t.dims[:1] == [30522] and n.endswith("_values")]
-    hidden = 32  # the tiny network's width
-    assert list(tables[table.replace("_values", "_scales")].dims) == [30522, hidden // table_block]
+    assert list(tables[table.replace("_values", "_scales")].dims) == [30522, 32 // GPTQ_BLOCK]
     layers = [numpy_helper.to_array(t) for n, t in tables.items() if n.endswith("_q8_values") and n != table]
     assert (
         len(layers) == 2 * 6 + 1
     )  # 2 layers x (query, key, value, attention output, FFN up, FFN down) + pooler
-    assert all(q.dtype == np.int8 and q.ndim == 3 and q.shape[1] == block for q in layers)
+    assert all(q.dtype == np.int8 and q.ndim == 3 and q.shape[1] == GPTQ_BLOCK for q in layers)
     assert not any(n.endswith("_fp16") and len(t.dims) == 2 and min(t.dims) >= 16 for n, t in tables.items())
     backend = TransformerBackend.load(out, N, threads=1)
-    assert backend.config.quantization == method
+    assert backend.config.quantization == "int8-gptq"
     assert parity(hf_dir, backend, TEXTS * 5)["max_abs_diff"] < 0.01
     alone = np.vstack([backend.predict_raw([t]) for t in TEXTS])
     np.testing.assert_allclose(backend.predict_raw(TEXTS), alone, atol=1e-5)
