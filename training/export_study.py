@@ -9,7 +9,8 @@ comments `moderation train` uses and changes nothing.
 A VARIANT is an export method (`training.export.QUANTIZERS`), or one of these layouts, with L
 rows per int8 scale in the linear layers and T columns per scale in the word-piece table:
 `gptq-L-T` (sequential GPTQ, as int8-gptq), `gptqa-L-T` (the same with act-order: rows rounded
-loudest input channel first, static block scales; written as int8-gptq), `gptq1-L-T` (GPTQ with every X^T X from the fp32
+loudest input channel first, static block scales; written as int8-gptq), `gptqa16down-L-T`
+(the same with the FFN down-projections in fp16), `gptq1-L-T` (GPTQ with every X^T X from the fp32
 graph), `nearest-L-T` (rounded to nearest, as int8-folded), `table-T` (int8 table, fp16 layers,
 as int8-compact).
 """
@@ -33,7 +34,7 @@ from training import export
 from training.export import Quantizer
 
 Feeds = Sequence[dict[str, NDArray[np.int64]]]
-LAYOUT = re.compile(r"^(gptq|gptqa|gptq1|nearest)-(\d+)-(\d+)$|^table-(\d+)$")
+LAYOUT = re.compile(r"^(gptq|gptqa|gptqa16down|gptq1|nearest)-(\d+)-(\d+)$|^table-(\d+)$")
 
 
 def _one_shot_gptq(source: Path, target: Path, calibration: Feeds, block: int, table_block: int) -> None:
@@ -45,6 +46,30 @@ def _one_shot_gptq(source: Path, target: Path, calibration: Feeds, block: int, t
     export._quantize_embeddings(model, int8_block=table_block)
     export._store_weights_int8(model, block, hessians)
     onnx.save(model, str(target))
+
+
+def _gptq_except_down(source: Path, target: Path, calibration: Feeds, block: int, table_block: int) -> None:
+    """Act-order GPTQ in blocks of `block` for every linear layer but the FFN down-projections,
+    which stay in fp16 (their input, after GELU, has the loudest outlier channels); the table in
+    int8 blocks of `table_block`."""
+    import onnx
+
+    model = onnx.load(str(source))
+    export._quantize_embeddings(model, int8_block=table_block)
+    down = {node.input[0] for node, _ in export._linear_weights(model) if _is_down_projection(node.name)}
+    order = list(dict.fromkeys(node.input[0] for node, _ in export._linear_weights(model)))
+    for name in order:
+        if name in down:
+            continue
+        hessians = export._activation_hessians(model, calibration, [name])
+        export._store_weights_int8(model, block, hessians, only={name}, act_order=True)
+    export._store_weights_fp16(model)
+    onnx.save(model, str(target))
+
+
+def _is_down_projection(node_name: str) -> bool:
+    """BERT's FFN down-projection: `.../layer.N/output/dense/...`, not the attention output's."""
+    return "/output/dense" in node_name and "/attention/" not in node_name
 
 
 def variant(name: str) -> tuple[str, Quantizer]:
@@ -64,6 +89,8 @@ def variant(name: str) -> tuple[str, Quantizer]:
     block, table_block = int(layers), int(table)
     if kind == "gptq":
         return "int8-gptq", partial(export._store_int8_gptq, block=block, table_block=table_block)
+    if kind == "gptqa16down":
+        return "int8-gptq", partial(_gptq_except_down, block=block, table_block=table_block)
     if kind == "gptqa":
         return "int8-gptq", partial(
             export._store_int8_gptq, block=block, table_block=table_block, act_order=True
@@ -83,15 +110,21 @@ def study(
     calibration: Sequence[str],
     report: Callable[[str], None] = print,
     max_length: int = 128,
+    held_out: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Export `hf_dir` as each variant under `out` and compare its scores of `texts` with PyTorch's."""
+    """Export `hf_dir` as each variant under `out` and compare its scores of `texts` with PyTorch's,
+    and of `held_out` (e.g. the test split) when given: the largest difference is a tail figure, and
+    a layout's maximum on one split's comments can be half its maximum on another's."""
     from models.labels import LABEL_NAMES
     from models.transformer import MODEL_FILE, TransformerBackend
     from training.export import TorchBackend, export_onnx, onnx_network_scores, parity_report
 
     chosen = {name: variant(name) for name in names}  # every name checked before the long part
     out.mkdir(parents=True, exist_ok=True)
-    reference = TorchBackend.load(hf_dir, max_length).predict_raw(texts)
+    torch_network = TorchBackend.load(hf_dir, max_length)
+    reference = torch_network.predict_raw(texts)
+    held_out = list(held_out)
+    held_out_reference = torch_network.predict_raw(held_out) if held_out else None
     results: dict[str, dict[str, Any]] = {}
     for name, (served, quantizer) in chosen.items():
         start = time.perf_counter()
@@ -112,12 +145,16 @@ def study(
             "max_abs_diff": parity["max_abs_diff"],
             "mean_abs_diff": parity["mean_abs_diff"],
             "five_largest": [float(x) for x in worst],
-            "seconds": time.perf_counter() - start,
         }
+        if held_out_reference is not None:
+            other = parity_report(backend, held_out_reference, onnx_network_scores(backend, held_out))
+            results[name]["held_out_max_abs_diff"] = other["max_abs_diff"]
+        results[name]["seconds"] = time.perf_counter() - start
         r = results[name]
+        held = f"  held-out max {r['held_out_max_abs_diff']:.4f}" if "held_out_max_abs_diff" in r else ""
         report(
             f"{name:<18} {r['size_mb']:>6.1f} MB  max {r['max_abs_diff']:.4f}  mean {r['mean_abs_diff']:.5f}"
-            f"  five largest {' '.join(f'{x:.4f}' for x in r['five_largest'])}  ({r['seconds']:.0f} s)"
+            f"  five largest {' '.join(f'{x:.4f}' for x in r['five_largest'])}{held}  ({r['seconds']:.0f} s)"
         )
     (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     return results
@@ -129,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("hf_dir", type=Path, help="fine-tuned save_pretrained folder")
     parser.add_argument("out", type=Path, help="folder for the exports and results.json")
     parser.add_argument("variants", nargs="+", help="export methods or layouts (see above)")
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="also give each variant's largest difference on the test split (held-out comments)",
+    )
     args = parser.parse_args(argv)
     for name in args.variants:
         try:
@@ -153,8 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = rows[rows["split"] == "train"].reset_index(drop=True)
     texts = rows.loc[rows["split"] == "validation", "text"].tolist()
     calibration = train.sample(n=min(len(train), CALIBRATION_TEXTS), random_state=config.transformer.seed)
-    print(f"{args.hf_dir}: {len(texts)} validation comments, max |score difference| from PyTorch")
-    study(args.hf_dir, args.out, args.variants, texts, calibration["text"].tolist())
+    held_out = rows.loc[rows["split"] == "test", "text"].tolist() if args.test else []
+    print(
+        f"{args.hf_dir}: {len(texts)} validation comments"
+        + (f" ({len(held_out)} test comments held out)" if held_out else "")
+        + ", max |score difference| from PyTorch"
+    )
+    study(args.hf_dir, args.out, args.variants, texts, calibration["text"].tolist(), held_out=held_out)
     return 0
 
 

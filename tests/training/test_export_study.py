@@ -13,6 +13,7 @@ def test_variants_name_export_methods_or_layouts() -> None:
     assert export_study.variant("int8-compact") == ("int8-compact", export.QUANTIZERS["int8-compact"])
     assert export_study.variant("gptq-8-32")[0] == "int8-gptq"
     assert export_study.variant("gptq1-16-16")[0] == "int8-gptq"
+    assert export_study.variant("gptqa16down-8-32")[1].func is export_study._gptq_except_down  # type: ignore[attr-defined]
     served, quantizer = export_study.variant("gptqa-8-8")
     assert served == "int8-gptq" and quantizer.keywords == {"block": 8, "table_block": 8, "act_order": True}  # type: ignore[attr-defined]
     assert export_study.variant("nearest-8-8")[0] == "int8-folded"
@@ -25,19 +26,35 @@ def test_variants_name_export_methods_or_layouts() -> None:
 def test_study_exports_each_variant_and_compares_it_with_pytorch(tmp_path: Path) -> None:
     hf = make_tiny_hf(tmp_path / "hf")
     lines: list[str] = []
-    names = ["nearest-8-8", "gptq-8-8", "gptqa-8-32"]
+    names = ["nearest-8-8", "gptq-8-8", "gptqa-8-32", "gptqa16down-8-32"]
     results = export_study.study(hf, tmp_path / "out", names, TEXTS * 3, TEXTS, lines.append, max_length=32)
-    assert list(results) == names and len(lines) == 3
+    assert list(results) == names and len(lines) == 4
     for name, r in results.items():
         assert (tmp_path / "out" / name / "model.onnx").is_file()
         assert 0 < r["max_abs_diff"] < 0.05 and r["mean_abs_diff"] <= r["max_abs_diff"]
         assert r["five_largest"][0] == pytest.approx(r["max_abs_diff"])
     # Same layout, so the same size to within the values' compressibility.
     assert results["gptq-8-8"]["size_mb"] == pytest.approx(results["nearest-8-8"]["size_mb"], rel=0.01)
+    # FFN down-projections (2 x 64 x 32 weights) in fp16: 2 bytes a weight, not 1 + 2/8.
+    extra_mb = results["gptqa16down-8-32"]["size_mb"] - results["gptqa-8-32"]["size_mb"]
+    assert extra_mb == pytest.approx(2 * 64 * 32 * 0.75 / 1e6, rel=0.3)
     # A table scale per 32 columns instead of 8: 30522 x 3 fewer fp16 scales.
     saved_mb = results["gptq-8-8"]["size_mb"] - results["gptqa-8-32"]["size_mb"]
     assert saved_mb == pytest.approx(30522 * 3 * 2 / 1e6, rel=0.1)
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == results
+    # Held-out comments add their own maximum.
+    again = export_study.study(
+        hf,
+        tmp_path / "again",
+        ["gptq-8-8"],
+        TEXTS * 3,
+        TEXTS,
+        lines.append,
+        max_length=32,
+        held_out=TEXTS[:3],
+    )
+    assert 0 < again["gptq-8-8"]["held_out_max_abs_diff"] <= results["gptq-8-8"]["max_abs_diff"] + 1e-5
+    assert "held-out max" in lines[-1] and "held-out" not in lines[0]
     # The quantizer swapped in for the study is put back.
     assert export.QUANTIZERS["int8-gptq"].func is export._store_int8_gptq  # type: ignore[attr-defined]
 
