@@ -733,9 +733,10 @@ Quantizer = Callable[[Path, Path, Sequence[dict[str, NDArray[np.int64]]]], None]
 # Columns of the word-piece table that share one int8 scale in "int8-compact" (MiniLM: 12 per row).
 TABLE_BLOCK = 32
 # Rows of a linear layer (and columns of the word-piece table) that share one int8 scale in
-# "int8-gptq" (in-order GPTQ, the default until act-order). On the [CLS] network of `…0692`, blocks
-# of 8 gave 29.2 MB at 0.0191 max |delta| on validation; 16: 26.4 MB, 0.0220; 32: 25.0 MB, 0.0253;
-# rounding to nearest in blocks of 8: 29.2 MB, 0.0299 (training/EXPERIMENTS.md).
+# "int8-gptq" (in-order GPTQ; the default export until GPTQ exports were measured off validation,
+# below). On the [CLS] network of `…0692`, blocks of 8 gave 29.2 MB at 0.0191 max |delta| on
+# validation; 16: 26.4 MB, 0.0220; 32: 25.0 MB, 0.0253; rounding to nearest in blocks of 8:
+# 29.2 MB, 0.0299 (training/EXPERIMENTS.md).
 GPTQ_BLOCK = 8
 QUANTIZERS: dict[str, Quantizer] = {
     "int8-blockwise": _no_calibration(_quantize_blockwise),
