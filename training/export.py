@@ -704,10 +704,12 @@ def _store_int8_gptq(
     block: int,
     table_block: int | None = None,
     act_order: bool = False,
+    fp16_layers: Callable[[str], bool] | None = None,
 ) -> None:
     """The layout of "int8-folded" in blocks of `block` (`table_block` for the table when given),
     each linear layer rounded by GPTQ on the calibration comments' activations, not to nearest
-    (`act_order`: `_gptq_int8`'s).
+    (`act_order`: `_gptq_int8`'s). Layers whose node name `fp16_layers` accepts are stored in
+    fp16 instead.
 
     Sequential, as GPTQ itself: the table is stored first, then the layers that read each input in
     graph order, each input's X^T X measured through the graph as stored so far, so that a layer
@@ -718,10 +720,14 @@ def _store_int8_gptq(
 
     model = onnx.load(str(source))
     _quantize_embeddings(model, int8_block=table_block or block)
-    order = list(dict.fromkeys(node.input[0] for node, _ in _linear_weights(model)))
+    layers = _linear_weights(model)
+    kept = {node.input[0] for node, _ in layers if fp16_layers is not None and fp16_layers(node.name)}
+    order = [name for name in dict.fromkeys(node.input[0] for node, _ in layers) if name not in kept]
     for name in order:
         hessians = _activation_hessians(model, calibration, [name])
         _store_weights_int8(model, block, hessians, only={name}, act_order=act_order)
+    if kept:
+        _store_weights_fp16(model)
     onnx.save(model, str(target))
 
 

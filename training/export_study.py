@@ -48,27 +48,9 @@ def _one_shot_gptq(source: Path, target: Path, calibration: Feeds, block: int, t
     onnx.save(model, str(target))
 
 
-def _gptq_except_down(source: Path, target: Path, calibration: Feeds, block: int, table_block: int) -> None:
-    """Act-order GPTQ in blocks of `block` for every linear layer but the FFN down-projections,
-    which stay in fp16 (their input, after GELU, has the loudest outlier channels); the table in
-    int8 blocks of `table_block`."""
-    import onnx
-
-    model = onnx.load(str(source))
-    export._quantize_embeddings(model, int8_block=table_block)
-    down = {node.input[0] for node, _ in export._linear_weights(model) if _is_down_projection(node.name)}
-    order = list(dict.fromkeys(node.input[0] for node, _ in export._linear_weights(model)))
-    for name in order:
-        if name in down:
-            continue
-        hessians = export._activation_hessians(model, calibration, [name])
-        export._store_weights_int8(model, block, hessians, only={name}, act_order=True)
-    export._store_weights_fp16(model)
-    onnx.save(model, str(target))
-
-
 def _is_down_projection(node_name: str) -> bool:
-    """BERT's FFN down-projection: `.../layer.N/output/dense/...`, not the attention output's."""
+    """BERT's FFN down-projection: `.../layer.N/output/dense/...`, not the attention output's. Its
+    input, after GELU, has the loudest outlier channels; `gptqa16down` keeps it in fp16."""
     return "/output/dense" in node_name and "/attention/" not in node_name
 
 
@@ -79,7 +61,8 @@ def variant(name: str) -> tuple[str, Quantizer]:
     match = LAYOUT.match(name)
     if match is None:
         raise ValueError(
-            f"unknown variant {name!r}: an export method, gptq-L-T, gptqa-L-T, gptq1-L-T, nearest-L-T or table-T"
+            f"unknown variant {name!r}: an export method, gptq-L-T, gptqa-L-T, gptqa16down-L-T,"
+            " gptq1-L-T, nearest-L-T or table-T"
         )
     kind, layers, table, table_only = match.groups()
     if kind is None:
@@ -90,7 +73,13 @@ def variant(name: str) -> tuple[str, Quantizer]:
     if kind == "gptq":
         return "int8-gptq", partial(export._store_int8_gptq, block=block, table_block=table_block)
     if kind == "gptqa16down":
-        return "int8-gptq", partial(_gptq_except_down, block=block, table_block=table_block)
+        return "int8-gptq", partial(
+            export._store_int8_gptq,
+            block=block,
+            table_block=table_block,
+            act_order=True,
+            fp16_layers=_is_down_projection,
+        )
     if kind == "gptqa":
         return "int8-gptq", partial(
             export._store_int8_gptq, block=block, table_block=table_block, act_order=True
