@@ -10,10 +10,10 @@ A VARIANT is an export method (`training.export.QUANTIZERS`), or one of these la
 rows per int8 scale in the linear layers and T columns per scale in the word-piece table:
 `gptq-L-T` (sequential GPTQ, as int8-gptq), `gptqa-L-T` (the same with act-order: rows rounded
 loudest input channel first, static block scales; written as int8-gptq), `gptqa16PART-L-T`
-(the same with one part of every encoder layer in fp16, PART one of `FP16_PARTS`: down, up, ffn,
-attn, qk), `gptq1-L-T` (GPTQ with every X^T X from the fp32
-graph), `nearest-L-T` (rounded to nearest, as int8-folded), `table-T` (int8 table, fp16 layers,
-as int8-compact).
+(the same with one part of every encoder layer in fp16, PART one of
+`training.export.LAYER_PARTS`: up, down, ffn, attn, qk; `gptqa16up-8-32` is int8-mixed),
+`gptq1-L-T` (GPTQ with every X^T X from the fp32 graph), `nearest-L-T` (rounded to nearest, as
+int8-folded), `table-T` (int8 table, fp16 layers, as int8-compact).
 """
 
 from __future__ import annotations
@@ -49,37 +49,6 @@ def _one_shot_gptq(source: Path, target: Path, calibration: Feeds, block: int, t
     onnx.save(model, str(target))
 
 
-def _is_down_projection(node_name: str) -> bool:
-    """BERT's FFN down-projection: `.../layer.N/output/dense/...`, not the attention output's. Its
-    input, after GELU, has the loudest outlier channels; `gptqa16down` keeps it in fp16."""
-    return "/output/dense" in node_name and "/attention/" not in node_name
-
-
-def _is_up_projection(node_name: str) -> bool:
-    """BERT's FFN up-projection: `.../layer.N/intermediate/dense/...`."""
-    return "/intermediate/dense" in node_name
-
-
-def _is_attention(node_name: str) -> bool:
-    """BERT's attention layers: query, key, value (`.../attention/self/...`) and its output dense."""
-    return "/attention/" in node_name
-
-
-def _is_query_or_key(node_name: str) -> bool:
-    """The two layers whose products make the attention scores, before the softmax."""
-    return "/attention/self/query" in node_name or "/attention/self/key" in node_name
-
-
-# Which linear layers `gptqa16PART-L-T` keeps in fp16: where the int8 tail comes from.
-FP16_PARTS: dict[str, Callable[[str], bool]] = {
-    "down": _is_down_projection,
-    "up": _is_up_projection,
-    "ffn": lambda name: _is_up_projection(name) or _is_down_projection(name),
-    "attn": _is_attention,
-    "qk": _is_query_or_key,
-}
-
-
 def variant(name: str) -> tuple[str, Quantizer]:
     """(the quantization name written to transformer.json, the quantizer) of a VARIANT."""
     if name in export.QUANTIZERS:
@@ -100,14 +69,14 @@ def variant(name: str) -> tuple[str, Quantizer]:
         return "int8-gptq", partial(export._store_int8_gptq, block=block, table_block=table_block)
     if kind.startswith("gptqa16"):
         part = kind.removeprefix("gptqa16")
-        if part not in FP16_PARTS:
-            raise ValueError(f"unknown variant {name!r}: PART is one of {', '.join(FP16_PARTS)}")
+        if part not in export.LAYER_PARTS:
+            raise ValueError(f"unknown variant {name!r}: PART is one of {', '.join(export.LAYER_PARTS)}")
         return "int8-gptq", partial(
             export._store_int8_gptq,
             block=block,
             table_block=table_block,
             act_order=True,
-            fp16_layers=FP16_PARTS[part],
+            fp16_layers=export.LAYER_PARTS[part],
         )
     if kind == "gptqa":
         return "int8-gptq", partial(

@@ -375,15 +375,51 @@ def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() ->
     assert np.abs(ordered - w).max() < 0.1 * np.abs(w).max()
 
 
-def test_int8_compact_is_the_default_export_and_gptq_needs_calibration_texts(
+def test_int8_mixed_is_the_default_export_and_gptq_needs_calibration_texts(
     hf_dir: Path, tmp_path: Path
 ) -> None:
     from training.export import PARITY_FALLBACK
 
-    assert DEFAULT_METHOD == "int8-compact"
-    assert "int8-gptq" not in {DEFAULT_METHOD, *PARITY_FALLBACK, *PARITY_FALLBACK.values()}
-    with pytest.raises(ValueError, match="calibration_texts"):
-        export_onnx(hf_dir, tmp_path / "none", max_length=32, method="int8-gptq")
+    assert DEFAULT_METHOD == "int8-mixed"
+    chain = [DEFAULT_METHOD]
+    while chain[-1] in PARITY_FALLBACK:
+        chain.append(PARITY_FALLBACK[chain[-1]])
+    assert chain == ["int8-mixed", "int8-compact", "int8-weights", "fp16-weights"]
+    for method in ("int8-gptq", "int8-mixed"):
+        with pytest.raises(ValueError, match="calibration_texts"):
+            export_onnx(hf_dir, tmp_path / "none", max_length=32, method=method)
+
+
+def test_int8_mixed_keeps_the_up_projections_in_fp16(hf_dir: Path, tmp_path: Path) -> None:
+    """int8-gptq's layout (act-order) but for the FFN up-projections, whose int8 weights gave the
+    parity tail; the session still computes in fp32, close to PyTorch."""
+    import onnx
+
+    out = tmp_path / "mixed"
+    export_onnx(hf_dir, out, max_length=32, method="int8-mixed", calibration_texts=TEXTS * 4)
+    graph = onnx.load(str(out / MODEL_FILE)).graph
+    weights = {i.name: i for i in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    stored: dict[str, set[int]] = {}
+    for node in graph.node:
+        if node.op_type != "MatMul" or "/encoder/" not in node.name or "/attention/self/MatMul" in node.name:
+            continue
+        # The weight input is a chain of constant nodes back to its stored initializers.
+        part = "up" if "/intermediate/dense" in node.name else "other"
+        frontier, types = [node.input[1]], set()
+        while frontier:
+            name = frontier.pop()
+            if name in weights:
+                types.add(weights[name].data_type)
+            elif name in producers:
+                frontier.extend(producers[name].input)
+        stored.setdefault(part, set()).update(t for t in types if t != onnx.TensorProto.INT64)
+    assert stored["up"] == {onnx.TensorProto.FLOAT16}
+    assert onnx.TensorProto.INT8 in stored["other"] and onnx.TensorProto.FLOAT not in stored["other"]
+    backend = TransformerBackend.load(out, N, threads=1)
+    assert backend.config.quantization == "int8-mixed"
+    report = parity(hf_dir, backend, TEXTS)
+    assert 0 < report["max_abs_diff"] < 0.02
 
 
 def test_int8_gptq_stores_int8_blocks_rounded_by_gptq(hf_dir: Path, tmp_path: Path) -> None:

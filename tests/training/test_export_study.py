@@ -14,15 +14,12 @@ def test_variants_name_export_methods_or_layouts() -> None:
     assert export_study.variant("int8-compact") == ("int8-compact", export.QUANTIZERS["int8-compact"])
     assert export_study.variant("gptq-8-32")[0] == "int8-gptq"
     assert export_study.variant("gptq1-16-16")[0] == "int8-gptq"
-    assert (
-        export_study.variant("gptqa16down-8-32")[1].keywords["fp16_layers"]
-        is export_study._is_down_projection
-    )  # type: ignore[attr-defined]
+    assert export_study.variant("gptqa16down-8-32")[1].keywords["fp16_layers"] is export._is_down_projection  # type: ignore[attr-defined]
     served, quantizer = export_study.variant("gptqa-8-8")
     assert served == "int8-gptq" and quantizer.keywords == {"block": 8, "table_block": 8, "act_order": True}  # type: ignore[attr-defined]
     assert export_study.variant("nearest-8-8")[0] == "int8-folded"
     assert export_study.variant("table-8")[0] == "int8-compact"
-    assert export_study.variant("gptqa16attn-8-32")[1].keywords["fp16_layers"] is export_study._is_attention  # type: ignore[attr-defined]
+    assert export_study.variant("gptqa16attn-8-32")[1].keywords["fp16_layers"] is export._is_attention  # type: ignore[attr-defined]
     for bad in ("int4", "gptq-8", "nearest-a-8", "table-", "gptqa16head-8-8"):
         with pytest.raises(ValueError, match="unknown variant"):
             export_study.variant(bad)
