@@ -44,9 +44,9 @@ CONFIG_FORMAT = 1
 # "int8-folded": the table and every linear layer in int8 (a scale per block of 32), multiplied
 # back to fp32 by constant nodes that ONNX Runtime folds when the session starts: int8-compact's
 # session in a smaller file; "int8-gptq": the same in blocks of 8, each layer rounded by GPTQ on
-# calibration comments instead of to nearest. "int8-mixed": int8-gptq's layout (act-order) with
-# the FFN up-projections in fp16. "int8-mixed" is the export default; `moderation train` falls
-# back to "int8-compact", "int8-weights", then "fp16-weights" when it misses parity.
+# calibration comments instead of to nearest; "int8-mixed": int8-gptq's layout (act-order) with
+# the FFN up-projections in fp16. "int8-compact" is the export default; `moderation train` falls
+# back to "int8-weights", then "fp16-weights" when it misses parity.
 # "fp16-weights": no int8; weights stored in fp16 and computed in fp32 (the fallback's last resort).
 QUANTIZATIONS = (
     "none",

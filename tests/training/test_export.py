@@ -375,24 +375,24 @@ def test_gptq_rounding_moves_the_layer_output_less_than_rounding_to_nearest() ->
     assert np.abs(ordered - w).max() < 0.1 * np.abs(w).max()
 
 
-def test_int8_mixed_is_the_default_export_and_gptq_needs_calibration_texts(
+def test_int8_compact_is_the_default_export_and_gptq_needs_calibration_texts(
     hf_dir: Path, tmp_path: Path
 ) -> None:
     from training.export import PARITY_FALLBACK
 
-    assert DEFAULT_METHOD == "int8-mixed"
+    assert DEFAULT_METHOD == "int8-compact"
     chain = [DEFAULT_METHOD]
     while chain[-1] in PARITY_FALLBACK:
         chain.append(PARITY_FALLBACK[chain[-1]])
-    assert chain == ["int8-mixed", "int8-compact", "int8-weights", "fp16-weights"]
+    assert chain == ["int8-compact", "int8-weights", "fp16-weights"]
     for method in ("int8-gptq", "int8-mixed"):
         with pytest.raises(ValueError, match="calibration_texts"):
             export_onnx(hf_dir, tmp_path / "none", max_length=32, method=method)
 
 
 def test_int8_mixed_keeps_the_up_projections_in_fp16(hf_dir: Path, tmp_path: Path) -> None:
-    """int8-gptq's layout (act-order) but for the FFN up-projections, whose int8 weights gave the
-    parity tail; the session still computes in fp32, close to PyTorch."""
+    """int8-gptq's layout (act-order) but for the FFN up-projections, whose int8 weights gave most
+    of the parity tail; the session still computes in fp32, close to PyTorch."""
     import onnx
 
     out = tmp_path / "mixed"

@@ -231,9 +231,9 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
         assert name in info.files and (folder / name).is_file(), name
     fitted = info.training["fitted"]
     assert fitted["parity_validation"]["max_abs_diff"] < 0.02
-    assert fitted["parity_validation"]["quantization"] == "int8-mixed"
+    assert fitted["parity_validation"]["quantization"] == "int8-compact"
     [attempt] = fitted["export_attempts"]  # the default export passed the parity bar: no fallback
-    assert attempt["quantization"] == "int8-mixed"
+    assert attempt["quantization"] == "int8-compact"
     assert attempt["max_abs_diff"] == pytest.approx(fitted["parity_validation"]["max_abs_diff"], abs=1e-9)
     assert set(fitted["ensemble_weights"]) <= set(info.labels)
     served = fitted["parity_served"]  # the blended, calibrated scores, ONNX vs PyTorch network
@@ -272,12 +272,7 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     assert again["fine_tuned_elsewhere"]["config"]["epochs"] == 1
     assert again["hf_dir"] == str(hf)
     tried = again["export_attempts"]
-    assert [a["quantization"] for a in tried] == [
-        "int8-mixed",
-        "int8-compact",
-        "int8-weights",
-        "fp16-weights",
-    ]
+    assert [a["quantization"] for a in tried] == ["int8-compact", "int8-weights", "fp16-weights"]
     assert tried[0]["max_abs_diff"] == pytest.approx(attempt["max_abs_diff"], abs=1e-9)
     assert again["parity_validation"]["quantization"] == "fp16-weights"
     assert again["parity_validation"]["max_abs_diff"] == pytest.approx(tried[-1]["max_abs_diff"], abs=1e-9)
@@ -297,7 +292,7 @@ def test_train_ensemble_end_to_end_on_fixture_corpora(
     souped = third.training["fitted"]
     assert [m["folder"] for m in souped["fine_tuned_elsewhere"]["soup"]] == [str(hf), str(copy)]
     assert souped["best_val_macro_auc"] == pytest.approx(fitted["best_val_macro_auc"], abs=1e-3)
-    assert souped["parity_validation"]["quantization"] == "int8-mixed"
+    assert souped["parity_validation"]["quantization"] == "int8-compact"
     assert "model soup" in (registry.path(third.id) / "MODEL_CARD.md").read_text()
 
 
