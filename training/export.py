@@ -869,7 +869,8 @@ def export_onnx(
     """Write model.onnx, tokenizer.json and transformer.json into `out_dir`; returns their names.
 
     Serving reads a comment longer than `max_length` tokens in up to `max_windows` overlapping
-    windows (the highest logit per label wins); 1 truncates it.
+    windows (the highest logit per label wins); 1 truncates it. The `CALIBRATED` methods read
+    every one of `calibration_texts` (`moderation train` passes CALIBRATION_TEXTS of them).
     """
     from tokenizers import Tokenizer
 
@@ -885,7 +886,7 @@ def export_onnx(
         fp32 = Path(tmp) / MODEL_FILE
         inputs = _export_graph(model, tokenizer, fp32, opset, head)
         if quantize:
-            feeds = _calibration_feeds(tokenizer, calibration_texts[:CALIBRATION_TEXTS], inputs, max_length)
+            feeds = _calibration_feeds(tokenizer, calibration_texts, inputs, max_length)
             QUANTIZERS[method](fp32, out_dir / MODEL_FILE, feeds)
         else:
             shutil.move(fp32, out_dir / MODEL_FILE)

@@ -3,8 +3,10 @@
 Exports one fine-tuned network (a `save_pretrained` folder, e.g. `<checkpoint-dir>/hf` of a
 `moderation train` run) several ways and reports, for each, the file size and the largest and mean
 |difference| of its scores from PyTorch's on the validation split: the figures behind
-`training.export.DEFAULT_METHOD`, `GPTQ_BLOCK` and the parity fallback. It uses the calibration
-comments `moderation train` uses and changes nothing.
+`training.export.DEFAULT_METHOD`, `GPTQ_BLOCK` and the parity fallback. Its calibration comments
+are drawn as `moderation train` draws them, from the rows of its default configuration (a run with
+`--identity-swap` draws from more rows, so its sample differs); `--calibration-texts` changes how
+many. It changes nothing.
 
 A VARIANT is an export method (`training.export.QUANTIZERS`), or one of these layouts, with L
 rows per int8 scale in the linear layers and T columns per scale in the word-piece table:
@@ -154,11 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="folder for the exports and results.json")
     parser.add_argument("variants", nargs="+", help="export methods or layouts (see above)")
     parser.add_argument(
+        "--calibration-texts",
+        type=int,
+        help="training comments that calibrate GPTQ and int8-token (default: as moderation train)",
+    )
+    parser.add_argument(
         "--test",
         action="store_true",
         help="also give each variant's largest difference on the test split (held-out comments)",
     )
     args = parser.parse_args(argv)
+    if args.calibration_texts is not None and args.calibration_texts < 1:
+        parser.error(f"--calibration-texts must be at least 1, got {args.calibration_texts}")
     for name in args.variants:
         try:
             variant(name)
@@ -181,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     train = rows[rows["split"] == "train"].reset_index(drop=True)
     texts = rows.loc[rows["split"] == "validation", "text"].tolist()
-    calibration = train.sample(n=min(len(train), CALIBRATION_TEXTS), random_state=config.transformer.seed)
+    n_calibration = args.calibration_texts or CALIBRATION_TEXTS
+    calibration = train.sample(n=min(len(train), n_calibration), random_state=config.transformer.seed)
     held_out = rows.loc[rows["split"] == "test", "text"].tolist() if args.test else []
     print(
         f"{args.hf_dir}: {len(texts)} validation comments"

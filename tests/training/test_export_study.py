@@ -75,3 +75,6 @@ def test_cli_rejects_unknown_variants_and_missing_folders(
     with pytest.raises(SystemExit) as exit_info:
         export_study.main([str(tmp_path), str(tmp_path / "out"), "int8-gptq"])
     assert exit_info.value.code == 2 and "no config.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        export_study.main([str(tmp_path), str(tmp_path / "out"), "int8-gptq", "--calibration-texts", "0"])
+    assert exit_info.value.code == 2 and "--calibration-texts must be at least 1" in capsys.readouterr().err
