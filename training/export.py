@@ -732,11 +732,8 @@ def _store_int8_gptq(
 
 
 def _is_up_projection(node_name: str) -> bool:
-    """BERT's FFN up-projection (`.../layer.N/intermediate/dense/...`). Its weights in int8 add the
-    most to the heavy tail of int8 layers' parity: with only them in fp16 ("int8-mixed"), act-order
-    GPTQ elsewhere measured 0.017-0.020 on validation and test; with the down-projections, or
-    attention, in fp16 instead 0.024-0.027 on test, and with attention alone in int8 0.021
-    (training/EXPERIMENTS.md)."""
+    """BERT's FFN up-projection (`.../layer.N/intermediate/dense/...`), the part whose int8 weights
+    add the most to the parity tail (figures above DEFAULT_METHOD); "int8-mixed" keeps it in fp16."""
     return "/intermediate/dense" in node_name
 
 
@@ -812,13 +809,13 @@ QUANTIZERS: dict[str, Quantizer] = {
 # ("int8-mixed", 29.4 MB) three calibration samples gave 0.0168 / 0.0177, 0.0192 / 0.0190 and
 # 0.0199 / 0.0201 (validation / test), on the bar rather than under it, so it is not in the chain
 # either; with the down-projections or attention in fp16 instead, 0.024-0.027 on test, and with
-# attention alone in int8 (32 MB) 0.0138 / 0.0208. Parity on
-# unseen training comments did not show the tail, the network being surer of the comments it was
-# trained on. int8 compute ("int8-blockwise": the FFN up-projections only, the most that stayed
-# near the bar) bought no speed on any CPU measured (1.0x the fp32 graph with VNNI, 0.85x without)
-# and cost parity (0.022-0.035 where int8-weights gave 0.016-0.018); "int8-dynamic" is 2x the fp32
-# graph but 0.2-0.3 max |delta| off PyTorch (training/EXPERIMENTS.md). All stay selectable for
-# `make bench` and `training.export_study`.
+# attention alone in int8 (32 MB) 0.0138 / 0.0208. Parity on unseen training comments did not
+# show the tail, the network being surer of the comments it was trained on. int8 compute
+# ("int8-blockwise": the FFN up-projections only, the most that stayed near the bar) bought no
+# speed on any CPU measured (1.0x the fp32 graph with VNNI, 0.85x without) and cost parity
+# (0.022-0.035 where int8-weights gave 0.016-0.018); "int8-dynamic" is 2x the fp32 graph but
+# 0.2-0.3 max |delta| off PyTorch (training/EXPERIMENTS.md). All stay selectable for `make bench`
+# and `training.export_study`.
 DEFAULT_METHOD = "int8-compact"
 # Methods that read activations of calibration comments.
 CALIBRATED = ("int8-token", "int8-gptq", "int8-mixed")
