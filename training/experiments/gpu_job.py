@@ -43,6 +43,9 @@ EPOCHS_B = float(os.environ.get("EPOCHS_B", "4"))
 IDENTITY_SWAP = os.environ.get("IDENTITY_SWAP") == "1"  # as `moderation train --identity-swap`
 POOLING = os.environ.get("POOLING", "cls")  # as `moderation train --pooling`
 CV_ONLY = os.environ.get("CV_ONLY") == "1"  # skip the candidate: PRCT cross-validation alone
+# Which of the 5 folds to run (0-based, comma-separated; all when unset): the 2026-11-28 entry ran
+# the two folds the GPU budget had left out on a CPU machine, `FOLDS=3,4`.
+FOLDS = {int(f) for f in os.environ.get("FOLDS", "0,1,2,3,4").split(",")}
 logging.basicConfig(
     level=logging.INFO,
     format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -183,6 +186,8 @@ def cross_validate(df, frames, device, results, per_step: float, steps: int) -> 
     fold_results: list[dict[str, object]] = []
     results["cv"] = {"index": prct.tolist(), "y": y.tolist(), "folds": fold_results}
     for i, held in enumerate(folds(y, 5, cfg.seed)):
+        if i not in FOLDS:
+            continue
         need = per_step * steps * 1.15 + 20
         if elapsed() + need > BUDGET:
             log.info("fold %d skipped: %.0f s left, needs ~%.0f s", i, BUDGET - elapsed(), need)
@@ -203,6 +208,7 @@ def cross_validate(df, frames, device, results, per_step: float, steps: int) -> 
         pooled[held] = scores[:, LABEL_NAMES.index(LABEL)]
         fold_results.append(
             {
+                "fold": i,
                 "held": held.tolist(),
                 "scores": pooled[held].tolist(),
                 "best_step": fres.best_step,
