@@ -11,7 +11,9 @@ on 2 CPU cores, under a minute on a GPU). `--transformer-scores FILE` takes the 
 such per-fold fine-tunings made elsewhere on the same folds (JSON: "index", the PRCT rows' dataset
 index, and "folds", each with "held" positions and the transformer's conspiracy "scores") and adds
 the transformer's cross-validated ROC-AUC and that of the ensemble's logit blend with this linear
-head (`models.ensemble.blend`, transformer weight `--blend-weight`).
+head (`models.ensemble.blend`, transformer weight `--blend-weight`). Folds that also name their
+"fold" (0-based) may come as a subset, when the fine-tunings of the others were lost or are still to
+run: the transformer's and the blend's figures then cover those folds only, and have no pooled AUC.
 """
 
 from __future__ import annotations
@@ -113,29 +115,47 @@ def cross_validate(
         tf_scores = np.full(len(prct), np.nan)
         for part in transformer["folds"]:
             tf_scores[np.asarray(part["held"], dtype=np.intp)] = np.asarray(part["scores"], dtype=np.float64)
+        present = [i for i, held in enumerate(splits) if not np.isnan(tf_scores[held]).any()]
         mixed = blend(tf_scores[:, None], pooled[:, None], np.array([blend_weight]))[:, 0]
         for name, scores in (("transformer", tf_scores), ("ensemble", mixed)):
-            aucs = [float(roc_auc_score(y[held], scores[held])) for held in splits]
+            aucs = [float(roc_auc_score(y[splits[i]], scores[splits[i]])) for i in present]
+            complete = len(present) == len(splits)
             result[name] = {
+                "folds_scored": present,
                 "roc_auc_per_fold": [round(a, 4) for a in aucs],
                 "roc_auc_mean": round(float(np.mean(aucs)), 4),
                 "roc_auc_std": round(float(np.std(aucs)), 4),
-                "roc_auc_pooled": round(float(roc_auc_score(y, scores)), 4),
+                "roc_auc_pooled": round(float(roc_auc_score(y, scores)), 4) if complete else None,
             }
         result["ensemble"]["blend_weight"] = blend_weight
+        result["linear_on_folds_scored"] = round(float(np.mean([per_fold[i] for i in present])), 4)
     return result
 
 
 def _check_transformer_scores(
     transformer: dict[str, Any], prct: np.ndarray[Any, Any], splits: list[np.ndarray[Any, Any]]
 ) -> None:
-    """The scores must come from the same rows and the same folds, every fold present."""
+    """The scores must come from the same rows and the same folds.
+
+    Folds without a "fold" number are taken in order and must all be there; numbered ones may be
+    any subset, each at most once.
+    """
     if list(transformer.get("index", [])) != prct.tolist():
         raise ValueError("transformer scores: their PRCT rows are not this dataset's")
     parts = transformer.get("folds", [])
-    if len(parts) != len(splits):
-        raise ValueError(f"transformer scores: {len(parts)} folds, expected {len(splits)}")
-    for i, (part, held) in enumerate(zip(parts, splits, strict=True)):
+    numbered = [part.get("fold") for part in parts]
+    if all(n is None for n in numbered):
+        if len(parts) != len(splits):
+            raise ValueError(f"transformer scores: {len(parts)} folds, expected {len(splits)}")
+        numbered = list(range(len(parts)))
+    elif any(type(n) is not int or not 0 <= n < len(splits) for n in numbered):
+        raise ValueError(
+            f"transformer scores: fold numbers {numbered} must all be within 0..{len(splits) - 1}"
+        )
+    elif len(set(numbered)) != len(numbered):
+        raise ValueError(f"transformer scores: fold numbers {numbered} repeat")
+    for i, part in zip(numbered, parts, strict=True):
+        held = splits[i]
         if list(part.get("held", [])) != held.tolist() or len(part.get("scores", [])) != len(held):
             raise ValueError(f"transformer scores: fold {i} holds out other rows than this split")
 

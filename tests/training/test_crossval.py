@@ -88,3 +88,29 @@ def test_transformer_scores_from_elsewhere_are_checked_and_blended(tmp_path: Pat
         crossval.cross_validate(df, k=2, seed=1, transformer={**scores, "index": scores["index"][1:]})
     with pytest.raises(ValueError, match="1 folds, expected 2"):
         crossval.cross_validate(df, k=2, seed=1, transformer={**scores, "folds": scores["folds"][:1]})
+
+
+def test_a_subset_of_numbered_folds_is_scored_on_those_folds_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES, data)
+    write_split_files(data)
+    df = build_dataset(data)
+    prct = df.index[(df["corpus"] == crossval.CORPUS) & df["conspiracy"].notna()].to_numpy()
+    y = df.loc[prct, "conspiracy"].to_numpy()
+    splits = crossval.folds(y, 3, 1)
+    part = {"fold": 2, "held": splits[2].tolist(), "scores": (0.1 + 0.8 * y[splits[2]]).tolist()}
+    scores = {"index": prct.tolist(), "folds": [part]}
+    result = crossval.cross_validate(df, k=3, seed=1, C=4.0, transformer=scores, blend_weight=0.0)
+    assert result["transformer"]["folds_scored"] == [2]
+    assert result["transformer"]["roc_auc_per_fold"] == [1.0]
+    assert result["transformer"]["roc_auc_pooled"] is None  # no pooled AUC over a subset
+    # at weight 0 the blend is the linear head: its fold-2 figure, not the 3-fold mean
+    assert result["ensemble"]["roc_auc_per_fold"] == [result["roc_auc_per_fold"][2]]
+    assert result["linear_on_folds_scored"] == result["roc_auc_per_fold"][2]
+
+    with pytest.raises(ValueError, match="holds out other rows"):
+        crossval.cross_validate(df, k=3, seed=1, transformer={**scores, "folds": [{**part, "fold": 1}]})
+    with pytest.raises(ValueError, match=r"within 0\.\.2"):
+        crossval.cross_validate(df, k=3, seed=1, transformer={**scores, "folds": [{**part, "fold": 3}]})
+    with pytest.raises(ValueError, match="repeat"):
+        crossval.cross_validate(df, k=3, seed=1, transformer={**scores, "folds": [part, part]})
