@@ -49,16 +49,15 @@ def _load_hf(hf_dir: Path, attn_implementation: str | None = None) -> tuple[Any,
 
     `attn_implementation` ("eager", "sdpa"): the attention code path; None is transformers' default.
     """
-    from transformers import AutoTokenizer
-
     from training.network import load_classifier
+    from training.transformer import load_tokenizer
 
     if not (hf_dir / "config.json").is_file():
         raise FileNotFoundError(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
     options = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = load_classifier(hf_dir, **options)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    tokenizer = load_tokenizer(hf_dir)
     if not tokenizer.is_fast:
         raise ValueError(
             f"{hf_dir}: serving needs a fast tokenizer (tokenizer.json); found {type(tokenizer)}"

@@ -153,6 +153,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         " pretrained for sentence similarity)",
     )
     parser.add_argument(
+        "--split-hashtags",
+        action="store_true",
+        help="transformer: read camel-case hashtags as words (#WalkAwayFromDemocrats as #walk away from"
+        " democrats); the rule is saved in the served tokenizer",
+    )
+    parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default=tf.device, help="transformer device"
     )
     parser.add_argument(
@@ -275,6 +281,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             max_length=args.max_length,
             learning_rate=args.learning_rate,
             pooling=args.pooling,
+            split_hashtags=args.split_hashtags,
             device=args.device,
             checkpoint_dir=args.checkpoint_dir,
             fine_tuned=tuple(args.fine_tuned),

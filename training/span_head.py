@@ -239,9 +239,8 @@ def fit_span_head(
     seed: int = 13,
 ) -> SpanHead | None:
     """Fit the span head on the encoder in `hf_dir` and save it there; None without span data."""
-    from transformers import AutoTokenizer
-
     from training.network import load_classifier
+    from training.transformer import load_tokenizer
 
     labels = tuple(
         name
@@ -257,7 +256,7 @@ def fit_span_head(
         train = train.sample(n=max_train_rows, random_state=seed).reset_index(drop=True)
     val = _annotated(val.drop_duplicates("id"), labels)
     model = load_classifier(hf_dir)
-    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    tokenizer = load_tokenizer(hf_dir)
     logger.info("span head: encoding %d training and %d validation texts", len(train), len(val))
     x, y, mask = _stack(_encode(model, tokenizer, train["text"].tolist(), max_length), train, labels)
     weight, bias = _fit_linear(x, y, mask, epochs=epochs, seed=seed)

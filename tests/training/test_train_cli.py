@@ -93,6 +93,18 @@ def test_repeat_native_only_is_off_unless_asked() -> None:
     assert flag("--repeat-native-only", "--corpus-repeats", "constraint=2") is True
 
 
+def test_split_hashtags_is_off_unless_asked() -> None:
+    from cli.main import build_parser
+    from training.options import config_from_args
+
+    def flag(*argv: str) -> bool:
+        args = build_parser().parse_args(["train", "--kind", "ensemble", *argv])
+        return config_from_args(args).transformer.split_hashtags
+
+    assert flag() is False
+    assert flag("--split-hashtags") is True
+
+
 def test_identity_swap_unknown_scope_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["train", "--identity-swap", "transformer"])

@@ -219,3 +219,20 @@ def test_fine_tune_with_native_only_repeats(tmp_path: Path) -> None:
     result = fine_tune(df, df, config, tmp_path / "hf", progress=False)
     assert result.history[-1]["step"] == 4  # 64 rows an epoch, batches of 16
     assert np.isfinite(result.history[-1]["loss"])
+
+
+def test_hashtag_splitting_splits_camel_case_inside_hashtags_only() -> None:
+    from transformers import AutoTokenizer
+
+    from training.transformer import add_hashtag_splitting, encoder_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir())
+    plain = tokenizer.backend_tokenizer.normalizer.normalize_str
+    add_hashtag_splitting(tokenizer)
+    split = tokenizer.backend_tokenizer.normalizer.normalize_str
+    assert split("#WalkAwayFromDemocrats #COVID19Update #MAGA #maga") == (
+        "#walk away from democrats #covid19 update #maga #maga"
+    )
+    # outside hashtags nothing changes: handles, URLs, words with inner capitals
+    for text in ("@MoHFW_INDIA says mRNA", "https://t.co/PZrmH4bl5Y", "tRump and his iPhone", "a#b c"):
+        assert split(text) == plain(text)

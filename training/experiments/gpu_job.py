@@ -171,7 +171,6 @@ def main() -> None:
 def cross_validate(df, frames, device, results, per_step: float, steps: int) -> None:  # type: ignore[no-untyped-def]
     """PRCT 5-fold CV: the 1.5-epoch recipe once per fold, that fold's PRCT comments held out."""
     import numpy as np
-    from transformers import AutoTokenizer
 
     import training.transformer as tt
     from models.labels import LABEL_NAMES
@@ -202,7 +201,7 @@ def cross_validate(df, frames, device, results, per_step: float, steps: int) -> 
         t = time.monotonic()
         fres = tt.fine_tune(ftrain, fval, fcfg, Path(f"/tmp/cv{i}/hf"), progress=False)
         model = load_classifier(fres.hf_dir).to(device)
-        tok = AutoTokenizer.from_pretrained(fres.hf_dir)
+        tok = tt.load_tokenizer(fres.hf_dir)
         texts = df.loc[prct[held], "text"].tolist()
         scores = tt.predict_torch(model, tt._Encoded(tok, texts, fcfg.max_length), device)
         pooled[held] = scores[:, LABEL_NAMES.index(LABEL)]
