@@ -83,7 +83,16 @@ def check_members(members: Sequence[Path]) -> list[FitResult]:
     for member, config in zip(members[1:], configs[1:], strict=True):
         if config != configs[0]:
             raise InputDataError(f"{member}: a different network from {members[0]}; cannot average")
+    readers = [_normalizer(Path(m)) for m in members]
+    for member, reader in zip(members[1:], readers[1:], strict=True):
+        if reader != readers[0]:  # e.g. one trained with --split-hashtags, one without
+            raise InputDataError(f"{member}: its tokenizer reads text differently from {members[0]}'s")
     return results
+
+
+def _normalizer(folder: Path) -> Any:
+    """The text normalizer in the folder's tokenizer.json (the soup copies the first member's)."""
+    return json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get("normalizer")
 
 
 def _architecture(folder: Path) -> dict[str, Any]:

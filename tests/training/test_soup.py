@@ -79,4 +79,15 @@ def test_a_soup_refuses_members_it_cannot_average(tmp_path: Path) -> None:
     (pooled / "config.json").write_text(json.dumps(config | {"classifier_pooling": "mean"}))
     with pytest.raises(InputDataError, match="a different network"):
         soup([a, pooled], tmp_path / "out")
+    split = tmp_path / "split"  # the same network, trained on comments read with --split-hashtags
+    shutil.copytree(a, split)
+    from transformers import AutoTokenizer
+
+    from training.transformer import add_hashtag_splitting
+
+    tokenizer = AutoTokenizer.from_pretrained(split)
+    add_hashtag_splitting(tokenizer)
+    tokenizer.save_pretrained(split)
+    with pytest.raises(InputDataError, match="reads text differently"):
+        soup([a, split], tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing is written when a member is refused
