@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from training import crossval
@@ -11,6 +12,21 @@ from training.dataset import build_dataset
 from training.splits import write_split_files
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def df(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The dataset built from the test fixtures (cross_validate works on copies of it)."""
+    data = tmp_path_factory.mktemp("crossval") / "data"
+    shutil.copytree(FIXTURES, data)
+    write_split_files(data)
+    return build_dataset(data)
+
+
+def _labelled_prct(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset index of the labelled PRCT rows, and their conspiracy labels."""
+    prct = df.index[(df["corpus"] == crossval.CORPUS) & df["conspiracy"].notna()].to_numpy()
+    return prct, df.loc[prct, "conspiracy"].to_numpy()
 
 
 def test_folds_are_stratified_disjoint_and_cover_every_row() -> None:
@@ -23,12 +39,8 @@ def test_folds_are_stratified_disjoint_and_cover_every_row() -> None:
 
 
 def test_each_fold_is_scored_by_a_model_that_never_saw_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(FIXTURES, data)
-    write_split_files(data)
-    df = build_dataset(data)
     prct = df[df["corpus"] == crossval.CORPUS]
     k = 2
     trained_on: list[set[str]] = []
@@ -52,23 +64,14 @@ def test_each_fold_is_scored_by_a_model_that_never_saw_it(
     assert 0.0 <= result["roc_auc_pooled"] <= 1.0
 
 
-def test_too_few_rows_or_folds_is_an_error(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(FIXTURES, data)
-    write_split_files(data)
-    df = build_dataset(data)
+def test_too_few_rows_or_folds_is_an_error(df: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="too few"):
         crossval.cross_validate(df, k=1000)
     assert crossval.main(["--folds", "1"]) == 2
 
 
-def test_transformer_scores_from_elsewhere_are_checked_and_blended(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(FIXTURES, data)
-    write_split_files(data)
-    df = build_dataset(data)
-    prct = df.index[(df["corpus"] == crossval.CORPUS) & df["conspiracy"].notna()].to_numpy()
-    y = df.loc[prct, "conspiracy"].to_numpy()
+def test_transformer_scores_from_elsewhere_are_checked_and_blended(df: pd.DataFrame) -> None:
+    prct, y = _labelled_prct(df)
     splits = crossval.folds(y, 2, 1)
     # a "transformer" that ranks perfectly: the blend must come out at least as good as the linear head
     scores = {
@@ -90,13 +93,8 @@ def test_transformer_scores_from_elsewhere_are_checked_and_blended(tmp_path: Pat
         crossval.cross_validate(df, k=2, seed=1, transformer={**scores, "folds": scores["folds"][:1]})
 
 
-def test_a_subset_of_numbered_folds_is_scored_on_those_folds_only(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(FIXTURES, data)
-    write_split_files(data)
-    df = build_dataset(data)
-    prct = df.index[(df["corpus"] == crossval.CORPUS) & df["conspiracy"].notna()].to_numpy()
-    y = df.loc[prct, "conspiracy"].to_numpy()
+def test_a_subset_of_numbered_folds_is_scored_on_those_folds_only(df: pd.DataFrame) -> None:
+    prct, y = _labelled_prct(df)
     splits = crossval.folds(y, 3, 1)
     part = {"fold": 2, "held": splits[2].tolist(), "scores": (0.1 + 0.8 * y[splits[2]]).tolist()}
     scores = {"index": prct.tolist(), "folds": [part]}
