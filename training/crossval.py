@@ -6,14 +6,17 @@ rows plus the other folds' PRCT comments (training, validation and test rows ali
 borrowed negatives and settings as `moderation train --kind linear`. The held-out comments are scored
 through the served backend (`predict_raw`; calibration is monotone, so ROC-AUC is unaffected).
 
-The fine-tuned transformer is not fine-tuned here (each fold is a fresh fine-tuning: about 45 minutes
-on 2 CPU cores, under a minute on a GPU). `--transformer-scores FILE` takes the held-out scores of
-such per-fold fine-tunings made elsewhere on the same folds (JSON: "index", the PRCT rows' dataset
-index, and "folds", each with "held" positions and the transformer's conspiracy "scores") and adds
-the transformer's cross-validated ROC-AUC and that of the ensemble's logit blend with this linear
-head (`models.ensemble.blend`, transformer weight `--blend-weight`). Folds that also name their
-"fold" (0-based) may come as a subset, when the fine-tunings of the others were lost or are still to
-run: the transformer's and the blend's figures then cover those folds only, and have no pooled AUC.
+The fine-tuned transformer is not fine-tuned here (each fold is a fresh fine-tuning: 45-60 minutes
+on 2 CPU cores, under a minute on a GPU). `--transformer-scores FILE [FILE ...]` takes the held-out
+scores of such per-fold fine-tunings made elsewhere on the same folds (JSON: "index", the PRCT rows'
+dataset index, and "folds", each with "held" positions and the transformer's conspiracy "scores";
+`training/experiments/gpu_job.py` writes it) and adds the transformer's cross-validated ROC-AUC and
+that of the ensemble's logit blend with this linear head (`models.ensemble.blend`, transformer
+weight `--blend-weight`, by default the shipped default ensemble's conspiracy weight). Folds that
+also name their "fold" (0-based) may come as a subset, when the fine-tunings of the others were lost
+or are still to run: the transformer's and the blend's figures then cover those folds only, and
+have no pooled AUC. Several files (e.g. one fold fine-tuned per run) are merged: they must hold the
+same rows, and no fold may come twice.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from models.labels import LABEL_NAMES
+from models.registry import SHIPPED_DIR
 from training.dataset import add_cross_corpus_negatives, build_dataset
 from training.linear import LinearConfig, fit_linear
 from training.options import TrainConfig
@@ -160,6 +164,42 @@ def _check_transformer_scores(
             raise ValueError(f"transformer scores: fold {i} holds out other rows than this split")
 
 
+def merge_transformer_scores(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One set of held-out scores from several files' (their folds together; the same PRCT rows)."""
+    if not parts:
+        raise ValueError("transformer scores: no files")
+    index = parts[0].get("index")
+    for n, part in enumerate(parts[1:], start=2):
+        if part.get("index") != index:
+            raise ValueError(f"transformer scores: file {n} holds other PRCT rows than file 1")
+    if len(parts) > 1 and any(f.get("fold") is None for part in parts for f in part.get("folds", [])):
+        raise ValueError('transformer scores: merged files must number their folds ("fold")')
+    return {"index": index, "folds": [f for part in parts for f in part.get("folds", [])]}
+
+
+def shipped_blend_weight(shipped_dir: Path = SHIPPED_DIR) -> float | None:
+    """The conspiracy weight of the shipped default model's blend; None when it is no ensemble."""
+    default = shipped_dir / "DEFAULT"
+    if not default.is_file():
+        return None
+    weights = shipped_dir / default.read_text(encoding="utf-8").strip() / "ensemble.json"
+    if not weights.is_file():
+        return None
+    return float(json.loads(weights.read_text(encoding="utf-8"))["weights"][LABEL])
+
+
+def _read_scores(path: Path) -> dict[str, Any]:
+    """One file of held-out scores (a gpu_job results file, or its "cv" object alone)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    scores = data.get("cv", data) if isinstance(data, dict) else None
+    if not isinstance(scores, dict):
+        raise ValueError(f"{path}: not a JSON object of held-out scores")
+    return scores
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the cross-validation as JSON; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m training.crossval", description=__doc__)
@@ -174,33 +214,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--transformer-scores",
         type=Path,
+        nargs="+",
         metavar="FILE",
-        help="held-out transformer scores of per-fold fine-tunings on the same folds (JSON, see above)",
+        help="held-out transformer scores of per-fold fine-tunings on the same folds (JSON, see above;"
+        " several files are merged)",
     )
     parser.add_argument(
         "--blend-weight",
         type=float,
-        default=0.3,
-        help="the transformer's weight in the conspiracy blend (the shipped ensemble's)",
+        help="the transformer's weight in the conspiracy blend (default: the shipped default ensemble's)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.folds < 2:
         print("error: --folds must be at least 2", file=sys.stderr)
         return 2
-    if not 0.0 <= args.blend_weight <= 1.0:
+    if args.blend_weight is not None and not 0.0 <= args.blend_weight <= 1.0:
         print("error: --blend-weight must be within 0..1", file=sys.stderr)
         return 2
     transformer = None
+    weight = args.blend_weight
     if args.transformer_scores is not None:
         try:
-            data = json.loads(args.transformer_scores.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"error: {args.transformer_scores}: {exc}", file=sys.stderr)
+            transformer = merge_transformer_scores([_read_scores(f) for f in args.transformer_scores])
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
-        transformer = data.get("cv", data) if isinstance(data, dict) else None
-        if not isinstance(transformer, dict):
-            print(f"error: {args.transformer_scores}: not a JSON object of held-out scores", file=sys.stderr)
+        weight = weight if weight is not None else shipped_blend_weight()
+        if weight is None:
+            print("error: the shipped default model is no ensemble: give --blend-weight", file=sys.stderr)
             return 2
     try:
         result = cross_validate(
@@ -209,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             C=args.C,
             transformer=transformer,
-            blend_weight=args.blend_weight,
+            blend_weight=0.0 if weight is None else weight,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -112,3 +113,54 @@ def test_a_subset_of_numbered_folds_is_scored_on_those_folds_only(df: pd.DataFra
         crossval.cross_validate(df, k=3, seed=1, transformer={**scores, "folds": [{**part, "fold": 3}]})
     with pytest.raises(ValueError, match="repeat"):
         crossval.cross_validate(df, k=3, seed=1, transformer={**scores, "folds": [part, part]})
+
+
+def test_scores_from_several_files_are_merged_fold_by_fold(df: pd.DataFrame) -> None:
+    prct, y = _labelled_prct(df)
+    splits = crossval.folds(y, 3, 1)
+
+    def one_fold(i: int) -> dict[str, object]:
+        part = {"fold": i, "held": splits[i].tolist(), "scores": (0.1 + 0.8 * y[splits[i]]).tolist()}
+        return {"index": prct.tolist(), "folds": [part]}
+
+    merged = crossval.merge_transformer_scores([one_fold(2), one_fold(0)])
+    assert [f["fold"] for f in merged["folds"]] == [2, 0] and merged["index"] == prct.tolist()
+    result = crossval.cross_validate(df, k=3, seed=1, C=4.0, transformer=merged, blend_weight=0.5)
+    assert result["transformer"]["folds_scored"] == [0, 2]
+    assert result["transformer"]["roc_auc_per_fold"] == [1.0, 1.0]
+
+    with pytest.raises(ValueError, match="file 2 holds other PRCT rows"):
+        crossval.merge_transformer_scores([one_fold(0), {**one_fold(1), "index": prct.tolist()[1:]}])
+    unnumbered = {"index": prct.tolist(), "folds": [{"held": [], "scores": []}]}
+    with pytest.raises(ValueError, match="must number their folds"):
+        crossval.merge_transformer_scores([one_fold(0), unnumbered])
+    with pytest.raises(ValueError, match="repeat"):  # the same fold from two runs
+        crossval.cross_validate(
+            df, k=3, seed=1, transformer=crossval.merge_transformer_scores([one_fold(1)] * 2)
+        )
+
+
+def test_the_blend_weight_defaults_to_the_shipped_ensembles(tmp_path: Path) -> None:
+    assert crossval.shipped_blend_weight(tmp_path) is None  # no DEFAULT
+    (tmp_path / "DEFAULT").write_text("ensemble-x\n", encoding="utf-8")
+    (tmp_path / "ensemble-x").mkdir()
+    assert crossval.shipped_blend_weight(tmp_path) is None  # not an ensemble
+    weights = {"conspiracy": 0.25, "toxicity": 0.5}
+    (tmp_path / "ensemble-x" / "ensemble.json").write_text(json.dumps({"weights": weights}), encoding="utf-8")
+    assert crossval.shipped_blend_weight(tmp_path) == 0.25
+
+
+def test_unreadable_score_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"cv": {"index": [1], "folds": []}}), encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]", encoding="utf-8")
+    assert crossval.main(["--transformer-scores", str(good), str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    assert crossval.main(["--transformer-scores", str(good), str(bad)]) == 2
+    assert "not a JSON object of held-out scores" in capsys.readouterr().err
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"index": [2], "folds": []}), encoding="utf-8")
+    assert crossval.main(["--transformer-scores", str(good), str(other)]) == 2
+    assert "file 2 holds other PRCT rows" in capsys.readouterr().err
+    assert crossval.main(["--transformer-scores", str(good), "--blend-weight", "1.5"]) == 2
