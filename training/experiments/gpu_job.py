@@ -43,8 +43,9 @@ EPOCHS_B = float(os.environ.get("EPOCHS_B", "4"))
 IDENTITY_SWAP = os.environ.get("IDENTITY_SWAP") == "1"  # as `moderation train --identity-swap`
 POOLING = os.environ.get("POOLING", "cls")  # as `moderation train --pooling`
 CV_ONLY = os.environ.get("CV_ONLY") == "1"  # skip the candidate: PRCT cross-validation alone
-# Which of the 5 folds to run (0-based, comma-separated; all when unset). `FOLDS=3,4` runs the two
-# that the 2026-11-27 GPU budget left out (EXPERIMENTS.md, 2026-11-28 entry).
+# Which of the 5 folds to run (0-based, comma-separated; all when unset). Folds 3 and 4, which the
+# 2026-11-27 GPU budget left out, ran on a CPU one per run (`FOLDS=3`, `FOLDS=4`; EXPERIMENTS.md,
+# 2026-11-28 entries); `python -m training.crossval --transformer-scores A B` merges such files.
 FOLDS = {int(f) for f in os.environ.get("FOLDS", "0,1,2,3,4").split(",")}
 logging.basicConfig(
     level=logging.INFO,
