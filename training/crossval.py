@@ -165,7 +165,7 @@ def _check_transformer_scores(
 
 
 def merge_transformer_scores(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One set of held-out scores from several files' (their folds together; the same PRCT rows)."""
+    """One set of held-out scores from several files (their folds together; the same PRCT rows)."""
     if not parts:
         raise ValueError("transformer scores: no files")
     index = parts[0].get("index")
