@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from training import metrics
-from training.tradeoff import TASKS, ceiling
+from training.tradeoff import TASKS, ceiling, validated_cut
 
 
 @pytest.mark.parametrize("metric", [metrics.macro_f1, metrics.weighted_f1, metrics.mcc])
@@ -46,3 +46,14 @@ def test_the_task_figures_are_the_evaluations_own() -> None:
         j = LABEL_NAMES.index(label)
         y = test.loc[rows, label].to_numpy(dtype=np.float64)
         assert metric(y, (scores[rows, j] >= 0.5).astype(np.float64)) == pytest.approx(expected[name])
+
+
+def test_the_validated_cut_is_chosen_on_validation_and_only_scored_on_test() -> None:
+    y_val = np.array([0, 0, 1, 1], dtype=np.float64)
+    s_val = np.array([0.1, 0.3, 0.6, 0.9])  # separable at 0.6
+    y_test = np.array([0, 1, 1, 0], dtype=np.float64)
+    s_test = np.array([0.2, 0.5, 0.7, 0.65])  # test would prefer 0.5; validation's 0.6 is used
+    cut, value = validated_cut(y_val, s_val, y_test, s_test, metrics.macro_f1)
+    assert cut == pytest.approx(0.6)
+    assert value == pytest.approx(metrics.macro_f1(y_test, (s_test >= 0.6).astype(np.float64)))
+    assert value < ceiling(y_test, s_test, metrics.macro_f1)[0]
