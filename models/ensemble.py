@@ -99,22 +99,22 @@ class EnsembleBackend:
     @classmethod
     def load(cls, directory: Path, labels: Sequence[str]) -> EnsembleBackend:
         """Load from an artifact folder (files already checksum-verified)."""
-        try:
-            data = json.loads((directory / ENSEMBLE_FILE).read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("format") != FORMAT:
-                raise ValueError(
-                    f"unsupported format {data.get('format') if isinstance(data, dict) else data!r}"
-                )
-            weights = [float(data["weights"][name]) for name in labels]
-        except FileNotFoundError:
-            raise ArtifactError(f"ensemble model {directory.name}: {ENSEMBLE_FILE} is missing") from None
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            raise ArtifactError(
-                f"ensemble model {directory.name}: malformed {ENSEMBLE_FILE} ({exc})"
-            ) from None
         return cls(
             transformer.TransformerBackend.load(directory, len(labels), labels=labels),
             linear.LinearBackend.load(directory, len(labels)),
-            weights,
+            read_weights(directory, labels),
             labels,
         )
+
+
+def read_weights(directory: Path, labels: Sequence[str]) -> list[float]:
+    """The transformer's blend weight per label, from an ensemble artifact folder's `ensemble.json`."""
+    try:
+        data = json.loads((directory / ENSEMBLE_FILE).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"unsupported format {data.get('format') if isinstance(data, dict) else data!r}")
+        return [float(data["weights"][name]) for name in labels]
+    except FileNotFoundError:
+        raise ArtifactError(f"ensemble model {directory.name}: {ENSEMBLE_FILE} is missing") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"ensemble model {directory.name}: malformed {ENSEMBLE_FILE} ({exc})") from None

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.ensemble import ENSEMBLE_FILE, read_weights
 from models.labels import LABEL_NAMES
 from models.registry import SHIPPED_DIR
 from training.dataset import add_cross_corpus_negatives, build_dataset
@@ -182,10 +183,10 @@ def shipped_blend_weight(shipped_dir: Path = SHIPPED_DIR) -> float | None:
     default = shipped_dir / "DEFAULT"
     if not default.is_file():
         return None
-    weights = shipped_dir / default.read_text(encoding="utf-8").strip() / "ensemble.json"
-    if not weights.is_file():
+    folder = shipped_dir / default.read_text(encoding="utf-8").strip()
+    if not (folder / ENSEMBLE_FILE).is_file():
         return None
-    return float(json.loads(weights.read_text(encoding="utf-8"))["weights"][LABEL])
+    return read_weights(folder, (LABEL,))[0]
 
 
 def _read_scores(path: Path) -> dict[str, Any]:

@@ -146,7 +146,9 @@ def test_the_blend_weight_defaults_to_the_shipped_ensembles(tmp_path: Path) -> N
     (tmp_path / "ensemble-x").mkdir()
     assert crossval.shipped_blend_weight(tmp_path) is None  # not an ensemble
     weights = {"conspiracy": 0.25, "toxicity": 0.5}
-    (tmp_path / "ensemble-x" / "ensemble.json").write_text(json.dumps({"weights": weights}), encoding="utf-8")
+    (tmp_path / "ensemble-x" / "ensemble.json").write_text(
+        json.dumps({"format": 1, "weights": weights}), encoding="utf-8"
+    )
     assert crossval.shipped_blend_weight(tmp_path) == 0.25
 
 
