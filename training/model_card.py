@@ -217,7 +217,17 @@ def _architecture(info: ArtifactInfo) -> list[str]:
                 f" this way with seeds {seeds} (best validation macro ROC-AUC {own} on their own runs'"
                 " rows), finished by this run with `--fine-tuned`."
             )
-        elif elsewhere:
+        distilled = elsewhere.get("distilled") or {}
+        if distilled:
+            lines[-1] += (
+                f" The network was trained towards the score mean of {len(distilled.get('teachers') or [])}"
+                f" networks fine-tuned this way (seeds {', '.join(map(str, distilled.get('teachers') or []))}):"
+                f" each known target mixed {distilled.get('lambda')} of the teachers' mean,"
+                f" unannotated labels taught at loss weight {distilled.get('masked_weight')}"
+                f" ({distilled.get('job')}, device: {elsewhere.get('device') or 'not recorded'}), and"
+                " finished by this run with `--fine-tuned`."
+            )
+        if elsewhere and not (members or distilled):
             lines[-1] += (
                 f" Fine-tuned by an earlier run (device: {elsewhere.get('device') or 'not recorded'}) and"
                 " finished by this one with `--fine-tuned`."

@@ -490,7 +490,12 @@ def load_fine_tuned(folder: Path) -> FitResult:
         history=list(data.get("history", [])),
         best_step=int(data.get("best_step", 0)),
         best_val_auc=float("nan") if data.get("best_val_auc") is None else float(data["best_val_auc"]),
-        made_by={"config": data.get("config"), "device": data.get("device"), "soup": data.get("soup")},
+        made_by={
+            "config": data.get("config"),
+            "device": data.get("device"),
+            "soup": data.get("soup"),
+            "distilled": data.get("distilled"),
+        },
     )
 
 
