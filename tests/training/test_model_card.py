@@ -113,6 +113,25 @@ def test_the_card_says_when_the_network_is_a_model_soup() -> None:
     assert "Fine-tuned by an earlier run" not in card
 
 
+def test_the_card_says_when_the_network_was_distilled_from_several_seeds() -> None:
+    info, report = _shipped_ensemble()
+    info.training["fitted"]["fine_tuned_elsewhere"] = {
+        "config": {"epochs": 1.5, "batch_size": 32, "max_length": 128, "learning_rate": 8e-5},
+        "device": "cuda",
+        "distilled": {
+            "teachers": [13, 14, 15],
+            "lambda": 0.5,
+            "masked_weight": 0.25,
+            "job": "training/experiments/gpu_distill.py",
+        },
+    }
+    card = render_model_card(info, report)
+    assert "score mean of 3 networks fine-tuned this way (seeds 13, 14, 15)" in card
+    assert "mixed 0.5 of the teachers' mean, unannotated labels taught at loss weight 0.25" in card
+    assert "device: cuda), and finished by this run with `--fine-tuned`" in card
+    assert "Fine-tuned by an earlier run" not in card and "model soup" not in card
+
+
 def test_the_card_gives_intervals_where_the_report_has_them() -> None:
     info, report = _shipped_ensemble()
     plain = render_model_card(info, {k: v for k, v in report.items() if k != "intervals"})

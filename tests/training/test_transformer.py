@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,6 @@ def test_config_validation() -> None:
 
 
 def _hf_folder(folder: Path, labels: list[str]) -> Path:
-    import json
 
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"id2label": {str(i): n for i, n in enumerate(labels)}}))
@@ -122,6 +122,13 @@ def test_a_fine_tuned_folder_must_match_the_label_schema(tmp_path: Path) -> None
     good = _hf_folder(tmp_path / "good", list(LABEL_NAMES))
     result = load_fine_tuned(good)  # no history file: accepted, recorded as unknown
     assert result.history == [] and result.made_by == {} and np.isnan(result.best_val_auc)
+    distilled = {"teachers": [13, 14], "lambda": 0.5, "masked_weight": 0.0, "job": "gpu_distill.py"}
+    history = {"config": {"epochs": 1.5}, "device": "cuda", "best_step": 9, "distilled": distilled}
+    (good / HISTORY_FILE).write_text(json.dumps(history))
+    made_by = load_fine_tuned(good).made_by  # a distilled student's record reaches the model card
+    assert made_by is not None and made_by["distilled"] == distilled and made_by["soup"] is None
+    assert made_by["config"] == {"epochs": 1.5} and made_by["device"] == "cuda"
+    (good / HISTORY_FILE).unlink()
     (good / "tokenizer.json").unlink()
     with pytest.raises(InputDataError, match=r"no tokenizer\.json"):
         load_fine_tuned(good)
