@@ -105,7 +105,6 @@ def test_config_validation() -> None:
 
 
 def _hf_folder(folder: Path, labels: list[str]) -> Path:
-
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"id2label": {str(i): n for i, n in enumerate(labels)}}))
     (folder / "model.safetensors").write_bytes(b"")
