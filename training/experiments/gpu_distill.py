@@ -37,7 +37,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd()))
 
-from training.experiments.gpu_job import BUDGET, OUT, SMOKE, carried_inputs, dump, elapsed, log
+from training.experiments.gpu_job import (
+    BUDGET,
+    OUT,
+    SMOKE,
+    carried_inputs,
+    dump,
+    elapsed,
+    fine_tuning_frames,
+    log,
+)
 
 TEACHERS = [int(s) for s in os.environ.get("TEACHERS", "13,14,15").split(",")]
 LAMBDA = float(os.environ.get("LAMBDA", "0.5"))
@@ -78,31 +87,17 @@ def main() -> None:
 
     carried_inputs()
     import training.transformer as tt
-    from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
-    from training.dataset import add_cross_corpus_negatives, build_dataset
+    from training.dataset import build_dataset
     from training.experiments.gpu_payload import cast_weights
     from training.network import load_classifier
-    from training.options import TrainConfig
-    from training.windows import pan_windows
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = TrainConfig()
     df = build_dataset()
     roles = load_pan_roles(DEFAULT_DATA_DIR)
 
-    def frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:  # as gpu_soup.py (IDENTITY_SWAP=1)
-        aug = add_cross_corpus_negatives(
-            df, weight=cfg.negative_weight, max_per_corpus=cfg.max_negatives_per_corpus, seed=seed
-        )
-        train = aug[aug["split"] == "train"].reset_index(drop=True)
-        val = aug[aug["split"] == "validation"].reset_index(drop=True)
-        if SMOKE:
-            train = train.sample(n=400, random_state=0).reset_index(drop=True)
-            val = val.sample(n=300, random_state=0).reset_index(drop=True)
-        train = add_identity_swaps(train, seed)
-        windows = pan_windows(train, roles, seed=seed)
-        return pd.concat([train, windows], ignore_index=True), val
+    def frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:  # the shipped recipe's rows
+        return fine_tuning_frames(df, roles, seed, True)  # type: ignore[no-any-return]
 
     results: dict[str, object] = {
         "torch": torch.__version__,

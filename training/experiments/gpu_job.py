@@ -86,6 +86,32 @@ def carried_inputs() -> Path:
     return enc
 
 
+def fine_tuning_frames(df, roles, seed: int, identity_swap: bool):  # type: ignore[no-untyped-def]
+    """(fine-tuning rows, validation rows) as `moderation train --seed SEED` builds them: borrowed
+    negatives, then the identity-swap copies (`--identity-swap all`) and the PAN windows of the
+    training rows. SMOKE=1 samples both down."""
+    import pandas as pd
+
+    from training.augment import add_identity_swaps
+    from training.dataset import add_cross_corpus_negatives
+    from training.options import TrainConfig
+    from training.windows import pan_windows
+
+    cfg = TrainConfig()
+    aug = add_cross_corpus_negatives(
+        df, weight=cfg.negative_weight, max_per_corpus=cfg.max_negatives_per_corpus, seed=seed
+    )
+    train = aug[aug["split"] == "train"].reset_index(drop=True)
+    val = aug[aug["split"] == "validation"].reset_index(drop=True)
+    if SMOKE:
+        train = train.sample(n=400, random_state=0).reset_index(drop=True)
+        val = val.sample(n=300, random_state=0).reset_index(drop=True)
+    if identity_swap:
+        train = add_identity_swaps(train, seed)
+    windows = pan_windows(train, roles, seed=seed)
+    return pd.concat([train, windows], ignore_index=True), val
+
+
 def main() -> None:
     import pandas as pd
     import torch
@@ -99,11 +125,9 @@ def main() -> None:
     carried_inputs()
 
     import training.transformer as tt
-    from training.augment import add_identity_swaps
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
-    from training.dataset import add_cross_corpus_negatives, build_dataset
+    from training.dataset import build_dataset
     from training.options import TrainConfig
-    from training.windows import pan_windows
 
     cfg = TrainConfig()
     df = build_dataset()
@@ -111,18 +135,7 @@ def main() -> None:
     log.info("dataset %d rows at %.0f s", len(df), elapsed())
 
     def frames(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        aug = add_cross_corpus_negatives(
-            frame, weight=cfg.negative_weight, max_per_corpus=cfg.max_negatives_per_corpus, seed=cfg.seed
-        )
-        train = aug[aug["split"] == "train"].reset_index(drop=True)
-        val = aug[aug["split"] == "validation"].reset_index(drop=True)
-        if SMOKE:
-            train = train.sample(n=400, random_state=0).reset_index(drop=True)
-            val = val.sample(n=300, random_state=0).reset_index(drop=True)
-        if IDENTITY_SWAP:
-            train = add_identity_swaps(train, cfg.seed)
-        windows = pan_windows(train, roles, seed=cfg.seed)
-        return pd.concat([train, windows], ignore_index=True), val
+        return fine_tuning_frames(frame, roles, cfg.seed, IDENTITY_SWAP)  # type: ignore[no-any-return]
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results: dict[str, object] = {
