@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from models.errors import ModerationError
+from models.errors import InputDataError, ModerationError
 from models.registry import Registry, default_registry_dir
 
 logger = logging.getLogger("moderation")
@@ -53,10 +54,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from cli.score import score_file
+    from cli.score import score_file, score_texts
 
-    model = _registry(args).load(args.model)
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
+    if args.text:
+        given = [name for name, value in (("an input file", args.input), ("-o", args.output)) if value]
+        if given:
+            raise InputDataError(f"give --text or an input file, not both (also given: {', '.join(given)})")
+        model = _registry(args).load(args.model)
+        print(json.dumps(score_texts(model, args.text, labels), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    missing = [
+        name
+        for name, value in (
+            ("an input file", args.input),
+            ("--text-column", args.text_column),
+            ("-o", args.output),
+        )
+        if not value
+    ]
+    if missing:
+        raise InputDataError(
+            f"scoring a file needs {', '.join(missing)} (or give --text TEXT to score inline)"
+        )
+    model = _registry(args).load(args.model)
     n = score_file(
         model,
         Path(args.input),
@@ -110,10 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compare", action="store_true", help="do not compare with the active model")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("score", help="score a CSV or JSONL file of comments")
-    p.add_argument("input", help="input .csv, .jsonl or .ndjson file")
-    p.add_argument("--text-column", required=True, help="column (CSV) or field (JSONL) holding the text")
-    p.add_argument("-o", "--output", required=True, help="output file (same format as the input)")
+    p = sub.add_parser(
+        "score",
+        help="score a CSV or JSONL file of comments, or texts given with --text",
+        description="Score a CSV or JSONL file into a copy with score columns (INPUT --text-column COL"
+        " -o OUT), or score a few texts given inline (--text TEXT, repeatable) and print the scores,"
+        " flagged labels and spans as JSON, as /v1/moderate answers them (without a site's decision).",
+    )
+    p.add_argument("input", nargs="?", help="input .csv, .jsonl or .ndjson file")
+    p.add_argument("--text-column", help="column (CSV) or field (JSONL) holding the text")
+    p.add_argument("-o", "--output", help="output file (same format as the input)")
+    p.add_argument(
+        "--text", action="append", metavar="TEXT", help="a comment to score and print as JSON (repeatable)"
+    )
     p.add_argument("--model", help="artifact id (default: the active model)")
     p.add_argument("--labels", help="comma-separated labels to output (default: all)")
     p.add_argument("--batch-size", type=int, default=256)

@@ -1,4 +1,4 @@
-"""`moderation score`: score a CSV or JSONL backlog in streaming batches."""
+"""`moderation score`: score a CSV or JSONL backlog in streaming batches, or a few texts given inline."""
 
 from __future__ import annotations
 
@@ -153,3 +153,26 @@ def score_file(
         tmp.unlink(missing_ok=True)
         raise
     return count
+
+
+def score_texts(model: Model, texts: Sequence[str], labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """`/v1/moderate`'s answer for `texts`, without a site policy's decision: scores, flagged labels
+    and their spans, from the model the service would load. `labels` keeps only those labels."""
+    for i, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise InputDataError(f"--text number {i} is empty")
+    keep = validate_labels(labels) if labels else list(model.labels)
+    results = []
+    for prediction in model.predict(list(texts), spans=True):
+        results.append(
+            {
+                "scores": {name: round(prediction.scores[name], 6) for name in keep},
+                "flagged": [name for name in prediction.flagged if name in keep],
+                "spans": [
+                    {"label": s.label, "start": s.start, "end": s.end, "score": round(s.score, 6)}
+                    for s in prediction.spans
+                    if s.label in keep
+                ],
+            }
+        )
+    return {"model": model.id, "results": results}

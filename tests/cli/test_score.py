@@ -157,3 +157,44 @@ def test_score_unknown_model(tmp_path: Path, comments_csv: Path, capsys: pytest.
     assert main(["--registry", str(tmp_path / "none"), *argv]) == 2
     assert "no model 'linear-missing'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_score_inline_texts_prints_the_moderate_answer(
+    registry: Registry, tiny_model_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(registry, "score", "--text", "you stupid idiot", "--text", "thanks for the article") == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["model"] == tiny_model_id
+    insult, thanks = answer["results"]
+    assert insult["scores"]["toxicity"] > 0.5 > thanks["scores"]["toxicity"]
+    assert "toxicity" in insult["flagged"] and thanks["flagged"] == [] and thanks["spans"] == []
+    spans = [s for s in insult["spans"] if s["label"] == "toxicity"]
+    assert spans and all("you stupid idiot"[s["start"] : s["end"]].strip() for s in spans)
+
+    assert run(registry, "score", "--text", "you stupid idiot", "--labels", "spam,toxicity") == 0
+    [only] = json.loads(capsys.readouterr().out)["results"]
+    assert set(only["scores"]) == {"spam", "toxicity"}
+    assert {s["label"] for s in only["spans"]} <= {"spam", "toxicity"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--text", "   "], "--text number 1 is empty"),
+        (["--text", "fine", "c.csv"], "not both (also given: an input file)"),
+        (["--text", "fine", "-o", "x.csv"], "not both (also given: -o)"),
+        (["c.csv", "-o", "x.csv"], "scoring a file needs --text-column"),
+        ([], "scoring a file needs an input file, --text-column, -o"),
+        (["--text", "fine", "--labels", "sarcasm"], "unknown label(s): sarcasm"),
+    ],
+)
+def test_score_inline_bad_usage_exits_2(
+    registry: Registry,
+    tiny_model_id: str,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    assert run(registry, "score", *argv) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
