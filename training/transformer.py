@@ -158,6 +158,16 @@ class _Targets:
         return self.y[base], w
 
 
+def label_targets(df: pd.DataFrame, label: str) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
+    """One label's (target, known, weight) per row: the soft label where a corpus gives one, else the
+    hard one; known where the label is annotated with a positive weight (NaN targets elsewhere)."""
+    hard = df[label].to_numpy(dtype=np.float64)
+    soft = df[f"soft_{label}"].to_numpy(dtype=np.float64)
+    weight = df[f"weight_{label}"].to_numpy(dtype=np.float64)
+    known = ~np.isnan(hard) & (weight > 0)
+    return np.where(np.isnan(soft), hard, soft), known, weight
+
+
 def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
     """Soft-or-hard targets and masked weights; rare positives are up-weighted (capped at `boost`)."""
     n, labels = len(df), len(LABEL_NAMES)
@@ -165,11 +175,7 @@ def build_targets(df: pd.DataFrame, boost: float) -> _Targets:
     w = np.zeros((n, labels), dtype=np.float32)
     native = np.zeros((n, labels), dtype=np.float32)
     for j, label in enumerate(LABEL_NAMES):
-        hard = df[label].to_numpy(dtype=np.float64)
-        soft = df[f"soft_{label}"].to_numpy(dtype=np.float64)
-        weight = df[f"weight_{label}"].to_numpy(dtype=np.float64)
-        known = ~np.isnan(hard) & (weight > 0)
-        target = np.where(np.isnan(soft), hard, soft)
+        target, known, weight = label_targets(df, label)
         target = np.where(known, target, 0.0)
         pos = float((target * weight * known).sum())
         neg = float(((1 - target) * weight * known).sum())

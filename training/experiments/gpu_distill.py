@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,6 @@ TEACHERS = [int(s) for s in os.environ.get("TEACHERS", "13,14,15").split(",")]
 LAMBDA = float(os.environ.get("LAMBDA", "0.5"))
 MASKED_WEIGHT = float(os.environ.get("MASKED_WEIGHT", "0.25"))
 STUDENT_SEED = 13
-PARTS = "student.fp16.safetensors.part-"
 
 
 def distilled(train, teacher, masked_weight: float):  # type: ignore[no-untyped-def]
@@ -60,14 +58,12 @@ def distilled(train, teacher, masked_weight: float):  # type: ignore[no-untyped-
     import numpy as np
 
     from models.labels import LABEL_NAMES
+    from training.transformer import label_targets
 
     out = train.copy()
     for j, label in enumerate(LABEL_NAMES):
+        target, known, weight = label_targets(out, label)
         hard = out[label].to_numpy(dtype=np.float64)
-        soft = out[f"soft_{label}"].to_numpy(dtype=np.float64)
-        weight = out[f"weight_{label}"].to_numpy(dtype=np.float64)
-        known = ~np.isnan(hard) & (weight > 0)
-        target = np.where(np.isnan(soft), hard, soft)
         t = teacher[:, j]
         new_soft = np.where(known, (1 - LAMBDA) * target + LAMBDA * t, np.nan)
         if masked_weight > 0:
@@ -89,7 +85,7 @@ def main() -> None:
     import training.transformer as tt
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
     from training.dataset import build_dataset
-    from training.experiments.gpu_payload import cast_weights
+    from training.experiments.gpu_payload import send_weights
     from training.network import load_classifier
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -187,24 +183,20 @@ def main() -> None:
     }
     (OUT / "history.json").write_text(json.dumps(history, indent=1, default=float))
     shutil.copy(folder / "config.json", OUT / "config.json")
-    half = Path("/tmp/student.fp16.safetensors")
-    cast_weights(folder / "model.safetensors", half, "float16")
-    subprocess.run(["split", "-b", "15M", "-d", str(half), str(OUT / PARTS)], check=True)
+    send_weights(folder / "model.safetensors", OUT, "student")
     dump("results.json", results)
     log.info("all done at %.0f s; student %s returned", elapsed(), name)
 
 
 def assemble(results_dir: Path, out: Path) -> None:
     """Rebuild a fine-tuned folder from what came back (fp32 weights, tokenizer from the package)."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     import training.transformer as tt
+    from training.experiments.gpu_payload import received_weights
 
     out.mkdir(parents=True, exist_ok=True)
-    joined = out / "student.fp16.safetensors"
-    joined.write_bytes(b"".join(p.read_bytes() for p in sorted(results_dir.glob(PARTS + "*"))))
-    state = {k: v.float().contiguous() for k, v in load_file(joined).items()}
-    joined.unlink()
+    state = received_weights(results_dir, "student")
     save_file(state, out / "model.safetensors", metadata={"format": "pt"})
     shutil.copy(results_dir / "config.json", out / "config.json")
     shutil.copy(results_dir / "history.json", out / tt.HISTORY_FILE)

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 T0 = time.monotonic()
 ROOT = Path.cwd()
 sys.path.insert(0, str(ROOT))
-from training.experiments.gpu_payload import cast_weights  # noqa: E402 (after the path)
+from training.experiments.gpu_payload import cast_weights, send_weights  # noqa: E402 (after the path)
 
 OUT = Path(os.environ.get("OUT") or "/tmp/gpu-out")
 OUT.mkdir(parents=True, exist_ok=True)
@@ -168,12 +167,8 @@ def main() -> None:
         "history": res.history,
     }
     dump("results.json", results)
-    half = Path("/tmp/candidate/model.fp16.safetensors")
-    cast_weights(res.hf_dir / "model.safetensors", half, "float16")
+    send_weights(res.hf_dir / "model.safetensors", OUT, "model")
     shutil.copy(res.hf_dir / "config.json", OUT / "config.json")
-    subprocess.run(
-        ["split", "-b", "15M", "-d", str(half), str(OUT / "model.fp16.safetensors.part-")], check=True
-    )
     log.info("candidate done in %.0f s (%d steps), at %.0f s", secs, steps, elapsed())
 
     # ---------------------------------------------------------------- A: PRCT 5-fold CV

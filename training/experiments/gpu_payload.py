@@ -17,7 +17,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 2**20
@@ -35,6 +37,27 @@ def cast_weights(source: Path, target: Path, dtype: str) -> None:
         target,
         metadata={"format": "pt"},
     )
+
+
+def send_weights(weights: Path, out: Path, name: str) -> None:
+    """`weights` in fp16, split into 15 MB parts `out/NAME.fp16.safetensors.part-NN` (the transfer's
+    per-file limit); `received_weights` joins them again."""
+    with tempfile.TemporaryDirectory() as tmp:
+        half = Path(tmp) / f"{name}.fp16.safetensors"
+        cast_weights(weights, half, "float16")
+        prefix = out / f"{name}.fp16.safetensors.part-"
+        subprocess.run(["split", "-b", "15M", "-d", str(half), str(prefix)], check=True)
+
+
+def received_weights(results_dir: Path, name: str) -> dict[str, Any]:
+    """The fp32 state dict of the parts `send_weights(..., name)` wrote into `results_dir`."""
+    from safetensors.torch import load
+
+    parts = sorted(results_dir.glob(f"{name}.fp16.safetensors.part-*"))
+    if not parts:
+        raise FileNotFoundError(f"no {name}.fp16.safetensors.part-* in {results_dir}")
+    state = load(b"".join(p.read_bytes() for p in parts))
+    return {k: v.float().contiguous() for k, v in state.items()}
 
 
 def build(out: Path) -> None:

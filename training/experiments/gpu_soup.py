@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,7 +57,7 @@ def main(seeds: list[int]) -> None:
     import training.transformer as tt
     from training.corpora import DEFAULT_DATA_DIR, load_pan_roles
     from training.dataset import build_dataset
-    from training.experiments.gpu_payload import cast_weights
+    from training.experiments.gpu_payload import send_weights
     from training.network import load_classifier
     from training.options import TrainConfig
     from training.soup import soup
@@ -170,14 +169,10 @@ def main(seeds: list[int]) -> None:
         OUT / "head_refit.safetensors",
     )
 
-    half = Path("/tmp/soup.fp16.safetensors")
-    cast_weights(souped / "model.safetensors", half, "float16")
     (OUT / "config.json").write_bytes((souped / "config.json").read_bytes())
     results["soup_history"] = json.loads((souped / tt.HISTORY_FILE).read_text())
     dump("results.json", results)
-    subprocess.run(
-        ["split", "-b", "15M", "-d", str(half), str(OUT / "soup.fp16.safetensors.part-")], check=True
-    )
+    send_weights(souped / "model.safetensors", OUT, "soup")
     log.info("all done at %.0f s", elapsed())
 
 
@@ -186,13 +181,10 @@ def assemble(results_dir: Path, out: Path, refit: bool) -> None:
     from safetensors.torch import load_file, save_file
 
     import training.transformer as tt
+    from training.experiments.gpu_payload import received_weights
 
     out.mkdir(parents=True, exist_ok=True)
-    parts = sorted(results_dir.glob("soup.fp16.safetensors.part-*"))
-    joined = out / "soup.fp16.safetensors"
-    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
-    state = {k: v.float().contiguous() for k, v in load_file(joined).items()}
-    joined.unlink()
+    state = received_weights(results_dir, "soup")
     if refit:
         head = load_file(results_dir / "head_refit.safetensors")
         state["classifier.weight"], state["classifier.bias"] = head["weight"], head["bias"]
